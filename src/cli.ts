@@ -1,0 +1,94 @@
+// Builds the commander program and holds the single error boundary that maps
+// error classes to the documented exit codes (see src/errors.ts).
+import { Command, CommanderError, Option } from 'commander';
+import { exitCodeFor, ExitCode, hintFor } from './errors.js';
+import { runInterruptCleanups } from './interrupt.js';
+import { registerDbCommands } from './commands/db/index.js';
+import { registerDemoCommand } from './commands/demo.js';
+import { registerOperatorCommands } from './commands/operator/index.js';
+import { registerOrgCommands } from './commands/org/index.js';
+
+export const VERSION = '0.1.0';
+
+export function buildProgram(): Command {
+  const program = new Command('trustctl')
+    .description(
+      'Compliance jobs for a multi-tenant PostgreSQL platform holding children’s, families’ and staff data.\n' +
+        'With no --database-url or DATABASE_URL, trustctl uses an embedded PostgreSQL under ~/.local/state/trustctl.',
+    )
+    .version(VERSION, '-V, --version')
+    .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL, else the embedded database)')
+    .option('--reason <text>', 'why you are doing this; recorded with the operator session in the audit trail')
+    .option('--ticket <ref>', 'ticket reference for the operator session')
+    .option('--json', 'machine-readable output on stdout')
+    .option('-y, --yes', 'confirm destructive actions without a prompt')
+    .option('--verbose', 'show stack traces on errors')
+    .option('--log-file <path>', 'write structured JSON logs (pino) to this file')
+    .option('--log-level <level>', 'log level: fatal, error, warn, info, debug, trace (logs go to stderr without --log-file)')
+    .addOption(
+      new Option('--dangerously-skip-tls-verify', 'allow a remote database without verified TLS (insecure)').default(false),
+    )
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 done, 1 failed, 2 refused (bad input, missing reason or confirmation), 3 verification found problems, 130 interrupted.',
+    );
+
+  registerDbCommands(program);
+  registerOperatorCommands(program);
+  registerOrgCommands(program);
+  registerDemoCommand(program);
+
+  program.exitOverride();
+  for (const cmd of program.commands) {
+    cmd.exitOverride();
+    for (const sub of cmd.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+function formatError(error: unknown, verbose: boolean): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const hint = hintFor(error);
+  const line = `trustctl: ${message.split('\n')[0]}${hint ? ` (${hint})` : ''}`;
+  if (verbose && error instanceof Error && error.stack) return `${line}\n${error.stack}`;
+  return line;
+}
+
+/**
+ * Runs the CLI with argv; sets process.exitCode, never calls process.exit
+ * except after an interrupt.
+ *
+ * @example
+ * await run(['node', 'trustctl', 'db', 'status'])
+ */
+export async function run(argv: readonly string[]): Promise<void> {
+  const verbose = argv.includes('--verbose');
+  let interrupted = false;
+  process.once('SIGINT', () => {
+    interrupted = true;
+    process.stderr.write('\ntrustctl: interrupted\n');
+    void runInterruptCleanups()
+      .then(() => import('./db/with-db.js'))
+      .then(({ shutdownEmbedded }) => shutdownEmbedded())
+      .finally(() => process.exit(ExitCode.interrupted));
+  });
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    if (interrupted) return;
+    if (error instanceof CommanderError) {
+      // commander has already printed its one line (or the help text).
+      // --help and --version exit 0; a usage error (or a group without its verb) exits 2.
+      const asked = error.code === 'commander.helpDisplayed' || error.code === 'commander.version';
+      process.exitCode = asked ? ExitCode.ok : ExitCode.refused;
+      return;
+    }
+    process.stderr.write(`${formatError(error, verbose)}\n`);
+    process.exitCode = exitCodeFor(error);
+  } finally {
+    const { shutdownEmbedded } = await import('./db/with-db.js');
+    await shutdownEmbedded();
+  }
+}

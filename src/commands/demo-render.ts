@@ -1,0 +1,35 @@
+// How the demo's tour reads to a person.
+import chalk from 'chalk';
+import type { DemoSeedResult } from '../seed/demo.js';
+import type { TourResult } from '../seed/tour.js';
+
+export function renderTour(seed: DemoSeedResult, tour: TourResult & { operator: string }): string {
+  const h = (s: string): string => chalk.bold(s);
+  const lines: string[] = [];
+  lines.push(
+    seed.seeded
+      ? `${h('1. Seeded')} the demo dataset (anchor date ${seed.anchorDate}; media files in ${seed.mediaDir}).`
+      : `${h('1. Demo data')} was already seeded; nothing changed.`,
+  );
+  lines.push('');
+  lines.push(`${h('2. The operator’s door.')} You are operator role "${tour.operator}" (not superuser, not BYPASSRLS, owns nothing).`);
+  lines.push(`   Without an operator session you see ${tour.withoutSession.childrenVisible} children.`);
+  lines.push(
+    `   With a session scoped to ${tour.scopedSession.org}: ${tour.scopedSession.childrenVisible} children there, ` +
+      `${tour.scopedSession.otherOrgChildrenVisible} from any other organisation.`,
+  );
+  lines.push('');
+  lines.push(`${h('3. What is held')} (a session over every organisation, reason "trustctl demo: guided tour"):`);
+  const cols = ['sites', 'children', 'staff', 'guardians', 'attendance', 'notes', 'safeguarding', 'media', 'auditEvents'] as const;
+  lines.push(`   ${'organisation'.padEnd(15)}${cols.map((c) => c.padStart(13)).join('')}`);
+  for (const o of tour.organisations) {
+    lines.push(`   ${o.slug.padEnd(15)}${cols.map((c) => String(o[c]).padStart(13)).join('')}`);
+  }
+  lines.push('');
+  lines.push(
+    `${h('4. The audit trail')} recorded every row the seed created (actor "system") and ${tour.sessionEvents} operator-session start/end events, including this tour’s.`,
+  );
+  lines.push('');
+  lines.push('Next: trustctl org list · trustctl db status · trustctl --help');
+  return lines.join('\n');
+}

@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { RefusedError } from '../errors.js';
+import { commandContext } from './context.js';
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description(
+      'see trustctl work on a laptop: start the embedded database, migrate it, seed the demo trust and\n' +
+        'nursery, and take a short tour (operator sessions, tenant scope, the audit trail)',
+    )
+    .option('--media-dir <dir>', 'where demo media files are written (default: $TRUSTCTL_HOME/media)')
+    .action(async (opts: { mediaDir?: string }, cmd: Command) => {
+      const ctx = await commandContext(cmd);
+      if (ctx.options.databaseUrl) {
+        throw new RefusedError(
+          'the demo only runs on the embedded database',
+          'Unset DATABASE_URL / --database-url; to seed a database you own, use: trustctl db seed --demo',
+        );
+      }
+      const { seedDatabase } = await import('../seed/index.js');
+      const { withOperatorDb } = await import('../db/with-db.js');
+      const { runDemoTour } = await import('../seed/tour.js');
+      const seed = await seedDatabase(ctx.db, { mediaDir: opts.mediaDir, logger: ctx.logger });
+      const tour = await withOperatorDb(ctx.db, (db) =>
+        runDemoTour(db.kysely, { commandLine: ctx.commandLine, logger: ctx.logger }).then((t) => ({
+          ...t,
+          operator: db.posture.role,
+        })),
+      );
+      const { renderTour } = await import('./demo-render.js');
+      ctx.print({ seed, tour }, () => renderTour(seed, tour));
+    });
+}

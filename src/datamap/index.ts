@@ -1,0 +1,353 @@
+// The data map: for every table of the reference schema, its tenant key,
+// which columns point at which kind of data subject, its retention category
+// and clock, what a DSAR does with it, and how erasure treats each personal
+// column. DSAR, erasure, retention and the doctor read this; a test compares
+// it with the live catalog so a new table or person reference cannot be
+// forgotten.
+
+/** Kinds of data subject. Support staff are platform users of the platform organisation. */
+export type SubjectKind = 'child' | 'guardian' | 'staff' | 'user';
+
+/** What a DSAR export does with a table's rows about the subject. */
+export type DsarTreatment =
+  | { readonly kind: 'include' }
+  | { readonly kind: 'withheld_pending_review'; readonly category: string; readonly reason: string }
+  | { readonly kind: 'exclude'; readonly reason: string };
+
+/** How erasure treats one personal column of a row it keeps. */
+export type ColumnErasure =
+  | 'null' // set to NULL
+  | 'redact' // replace with a fixed redaction marker
+  | 'pseudonym' // keyed pseudonym, stable per organisation
+  | 'generalise_date' // keep the year only (1 January)
+  | 'keep'; // not personal once the identifying columns are gone
+
+/** What erasure does with a row about the subject. */
+export type RowErasure = 'delete' | 'anonymise' | 'keep';
+
+export interface SubjectReference {
+  readonly column: string;
+  readonly kind: SubjectKind;
+  /** How the row relates to the person: it IS them, is ABOUT them, or was made BY them. */
+  readonly relation: 'is' | 'about' | 'by';
+}
+
+export interface TableMap {
+  readonly table: string;
+  /** org_id, plus site_id where rows belong to a site; null for platform tables. */
+  readonly tenantKey: { readonly org: string; readonly site: string | null } | null;
+  readonly idColumn: string;
+  /** Why the platform holds this data (Article 15(1)(a)). */
+  readonly purpose: string;
+  readonly subjects: readonly SubjectReference[];
+  /** Retention category and the column its clock reads; null if not swept. */
+  readonly retention: { readonly category: string; readonly clock: string } | null;
+  readonly dsar: DsarTreatment;
+  readonly erasure: { readonly row: RowErasure; readonly columns: Readonly<Record<string, ColumnErasure>> };
+}
+
+const include: DsarTreatment = { kind: 'include' };
+const exclude = (reason: string): DsarTreatment => ({ kind: 'exclude', reason });
+const site = { org: 'org_id', site: 'site_id' } as const;
+
+/**
+ * Every table of the reference schema.
+ *
+ * @example
+ * dataMap.find((t) => t.table === 'notes')?.dsar // { kind: 'include' }
+ */
+export const dataMap: readonly TableMap[] = [
+  {
+    table: 'organisations',
+    tenantKey: { org: 'org_id', site: null },
+    idColumn: 'org_id',
+    purpose: 'Identifies the trust or group that is the data controller.',
+    subjects: [],
+    retention: null,
+    dsar: exclude('Not personal data.'),
+    erasure: { row: 'keep', columns: {} },
+  },
+  {
+    table: 'sites',
+    tenantKey: { org: 'org_id', site: 'site_id' },
+    idColumn: 'site_id',
+    purpose: 'Identifies the school or setting.',
+    subjects: [],
+    retention: null,
+    dsar: exclude('Not personal data.'),
+    erasure: { row: 'keep', columns: {} },
+  },
+  {
+    table: 'users',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'Accounts of staff and guardians, to let them use the platform and contact them.',
+    subjects: [{ column: 'id', kind: 'user', relation: 'is' }],
+    retention: null,
+    dsar: include,
+    erasure: {
+      row: 'anonymise',
+      columns: { email: 'pseudonym', full_name: 'redact', phone: 'null', date_of_birth: 'null', job_title: 'null' },
+    },
+  },
+  {
+    table: 'role_assignments',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'Records who may see which school’s data, and why.',
+    subjects: [{ column: 'user_id', kind: 'user', relation: 'is' }],
+    retention: { category: 'access', clock: 'created_at' },
+    dsar: include,
+    erasure: { row: 'keep', columns: { reason: 'redact' } },
+  },
+  {
+    table: 'children',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'The child’s record, to provide education and care.',
+    subjects: [{ column: 'id', kind: 'child', relation: 'is' }],
+    retention: { category: 'pupil_record', clock: 'left_on' },
+    dsar: include,
+    erasure: {
+      row: 'anonymise',
+      columns: {
+        full_name: 'redact',
+        preferred_name: 'null',
+        date_of_birth: 'generalise_date',
+        upn: 'null',
+        medical_notes: 'null',
+      },
+    },
+  },
+  {
+    table: 'guardianships',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'Who has parental responsibility, to contact and involve them.',
+    subjects: [
+      { column: 'child_id', kind: 'child', relation: 'about' },
+      { column: 'guardian_id', kind: 'guardian', relation: 'is' },
+    ],
+    retention: { category: 'pupil_record', clock: 'created_at' },
+    dsar: include,
+    erasure: { row: 'delete', columns: {} },
+  },
+  {
+    table: 'groups',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'Classes and caseloads.',
+    subjects: [],
+    retention: null,
+    dsar: exclude('Not personal data; a subject’s memberships are exported instead.'),
+    erasure: { row: 'keep', columns: {} },
+  },
+  {
+    table: 'group_memberships',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'Which class or caseload a child or member of staff belongs to.',
+    subjects: [
+      { column: 'child_id', kind: 'child', relation: 'about' },
+      { column: 'staff_id', kind: 'staff', relation: 'is' },
+    ],
+    retention: null,
+    dsar: include,
+    erasure: { row: 'delete', columns: {} },
+  },
+  {
+    table: 'attendance_records',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'Attendance registers, a legal duty of schools.',
+    subjects: [
+      { column: 'child_id', kind: 'child', relation: 'about' },
+      { column: 'recorded_by', kind: 'staff', relation: 'by' },
+    ],
+    retention: { category: 'attendance', clock: 'session_date' },
+    dsar: include,
+    erasure: { row: 'delete', columns: { correction_reason: 'redact' } },
+  },
+  {
+    table: 'notes',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'Notes about a child’s progress and wellbeing.',
+    subjects: [
+      { column: 'child_id', kind: 'child', relation: 'about' },
+      { column: 'author_id', kind: 'staff', relation: 'by' },
+    ],
+    retention: { category: 'notes', clock: 'created_at' },
+    // Sensitive notes are withheld by the DSAR module row by row (kind = 'sensitive').
+    dsar: include,
+    erasure: { row: 'delete', columns: { body: 'redact' } },
+  },
+  {
+    table: 'safeguarding_concerns',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'Safeguarding records, to protect children from harm.',
+    subjects: [
+      { column: 'child_id', kind: 'child', relation: 'about' },
+      { column: 'reported_by', kind: 'staff', relation: 'by' },
+    ],
+    retention: { category: 'safeguarding', clock: 'child_25th_birthday' },
+    dsar: {
+      kind: 'withheld_pending_review',
+      category: 'safeguarding',
+      reason: 'May be exempt (serious harm, third-party data); released only after review.',
+    },
+    erasure: { row: 'keep', columns: {} },
+  },
+  {
+    table: 'wellbeing_checkins',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'Wellbeing check-ins, to support the child.',
+    subjects: [
+      { column: 'child_id', kind: 'child', relation: 'about' },
+      { column: 'recorded_by', kind: 'staff', relation: 'by' },
+    ],
+    retention: { category: 'wellbeing', clock: 'checked_in_at' },
+    dsar: include,
+    erasure: { row: 'delete', columns: { comment: 'redact' } },
+  },
+  {
+    table: 'rota_shifts',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'Staff rotas, to run the setting safely.',
+    subjects: [{ column: 'staff_id', kind: 'staff', relation: 'is' }],
+    retention: { category: 'staff_rota', clock: 'ends_at' },
+    dsar: include,
+    erasure: { row: 'delete', columns: {} },
+  },
+  {
+    table: 'staff_activity',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'What staff did on the platform, for accountability.',
+    subjects: [
+      { column: 'staff_id', kind: 'staff', relation: 'is' },
+      { column: 'child_id', kind: 'child', relation: 'about' },
+    ],
+    retention: { category: 'staff_activity', clock: 'occurred_at' },
+    dsar: include,
+    erasure: { row: 'delete', columns: {} },
+  },
+  {
+    table: 'media_files',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'Photos and documents of the child’s learning.',
+    subjects: [
+      { column: 'child_id', kind: 'child', relation: 'about' },
+      { column: 'uploaded_by', kind: 'staff', relation: 'by' },
+    ],
+    retention: { category: 'media', clock: 'created_at' },
+    dsar: include,
+    erasure: { row: 'delete', columns: { caption: 'redact' } },
+  },
+  {
+    table: 'audit_events',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'The audit trail of changes to and reads of personal data.',
+    subjects: [],
+    retention: { category: 'audit_events', clock: 'occurred_at' },
+    dsar: exclude('Security records; the subject’s id in them is kept so the trail stays verifiable.'),
+    erasure: { row: 'keep', columns: {} },
+  },
+  {
+    table: 'retention_policies',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'Retention settings.',
+    subjects: [],
+    retention: null,
+    dsar: exclude('Not personal data.'),
+    erasure: { row: 'keep', columns: {} },
+  },
+  {
+    table: 'legal_holds',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'Legal holds that stop records being deleted.',
+    subjects: [{ column: 'subject_id', kind: 'user', relation: 'about' }],
+    retention: null,
+    dsar: exclude('Legal proceedings; disclosed, where required, by the DPO.'),
+    erasure: { row: 'keep', columns: {} },
+  },
+  {
+    table: 'retention_runs',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'The ledger of retention sweeps.',
+    subjects: [],
+    retention: null,
+    dsar: exclude('Not personal data.'),
+    erasure: { row: 'keep', columns: {} },
+  },
+  {
+    table: 'dsar_requests',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'Subject access requests and their due dates.',
+    subjects: [{ column: 'subject_id', kind: 'user', relation: 'about' }],
+    retention: { category: 'dsar', clock: 'created_at' },
+    dsar: include,
+    erasure: { row: 'keep', columns: {} },
+  },
+  {
+    table: 'erasures',
+    tenantKey: site,
+    idColumn: 'id',
+    purpose: 'The ledger of erasures, so they survive a backup restore.',
+    subjects: [{ column: 'subject_id', kind: 'user', relation: 'about' }],
+    retention: null,
+    dsar: exclude('Holds only the subject’s id, kept to re-apply the erasure.'),
+    erasure: { row: 'keep', columns: {} },
+  },
+  {
+    table: 'operator_sessions',
+    tenantKey: null,
+    idColumn: 'id',
+    purpose: 'Operator sessions: who at the platform looked at data, why, and when.',
+    subjects: [],
+    retention: null,
+    dsar: exclude('Platform staff records, not about tenants’ data subjects.'),
+    erasure: { row: 'keep', columns: {} },
+  },
+  {
+    table: 'platform_settings',
+    tenantKey: null,
+    idColumn: 'key',
+    purpose: 'Platform configuration.',
+    subjects: [],
+    retention: null,
+    dsar: exclude('Not personal data.'),
+    erasure: { row: 'keep', columns: {} },
+  },
+  {
+    table: 'trustctl_migrations',
+    tenantKey: null,
+    idColumn: 'name',
+    purpose: 'Schema migrations applied.',
+    subjects: [],
+    retention: null,
+    dsar: exclude('Not personal data.'),
+    erasure: { row: 'keep', columns: {} },
+  },
+];
+
+/** The map entry for a table; throws if the table is not mapped. */
+export function tableMap(table: string): TableMap {
+  const entry = dataMap.find((t) => t.table === table);
+  if (!entry) throw new Error(`table ${table} is not in the data map`);
+  return entry;
+}
+
+/** The tables that hold tenant data (they carry org_id). */
+export function tenantTables(): readonly TableMap[] {
+  return dataMap.filter((t) => t.tenantKey !== null);
+}

