@@ -228,11 +228,27 @@ insert into retention_policies (org_id, id, category, keep_for, clock, action) v
 
 insert into legal_holds (org_id, site_id, id, subject_id, category, reason)
 values (pg_temp.sid('org:oak-trust'), pg_temp.sid('site:elm-academy'), pg_temp.sid('hold:elm:1'),
-        pg_temp.sid('child:elm-academy:8'), null, 'Tribunal case 2026/114: preserve all records');
+        pg_temp.sid('child:elm-academy:8'), null, 'Tribunal case 2026/114: preserve all records'),
+       (pg_temp.sid('org:little-acorns'), pg_temp.sid('site:little-acorns-nursery'), pg_temp.sid('hold:la:1'),
+        null, 'safeguarding', 'Local authority review: keep all safeguarding records');
+
+-- History: last year's retention run and the erasure of a pupil who left.
+insert into retention_runs (org_id, id, category, status, cutoff, counts, started_at, finished_at)
+values (pg_temp.sid('org:oak-trust'), pg_temp.sid('run:1'), 'staff_activity', 'completed', now() - interval '2 years',
+        '{"swept": 0, "held": 0}', now() - interval '1 year', now() - interval '1 year' + interval '4 seconds'),
+       (pg_temp.sid('org:little-acorns'), pg_temp.sid('run:2'), 'wellbeing', 'completed', now() - interval '18 months',
+        '{"swept": 0, "held": 0}', now() - interval '1 year', now() - interval '1 year' + interval '2 seconds');
+insert into erasures (org_id, site_id, id, subject_id, subject_type, erased_at, counts)
+values (pg_temp.sid('org:little-acorns'), pg_temp.sid('site:little-acorns-nursery'), pg_temp.sid('erasure:1'),
+        pg_temp.sid('child:little-acorns-nursery:former'), 'child', now() - interval '200 days', '{"children": {"anonymise": 1}}'),
+       (pg_temp.sid('org:oak-trust'), pg_temp.sid('site:ash-primary'), pg_temp.sid('erasure:2'),
+        pg_temp.sid('child:ash-primary:former'), 'child', now() - interval '400 days', '{"children": {"anonymise": 1}}');
 
 insert into dsar_requests (org_id, site_id, id, reference, subject_type, subject_id, received_on, due_on)
 values (pg_temp.sid('org:oak-trust'), pg_temp.sid('site:oak-primary'), pg_temp.sid('dsar:1'), 'DSAR-2026-001', 'child',
-        pg_temp.sid('child:oak-primary:1'), current_date - 10, (current_date - 10 + interval '1 month')::date);
+        pg_temp.sid('child:oak-primary:1'), current_date - 10, (current_date - 10 + interval '1 month')::date),
+       (pg_temp.sid('org:little-acorns'), pg_temp.sid('site:little-acorns-nursery'), pg_temp.sid('dsar:2'), 'LA-SAR-7', 'guardian',
+        pg_temp.sid('guardian:little-acorns-nursery:2:1'), current_date - 3, (current_date - 3 + interval '1 month')::date);
 `;
 
 /** A small, valid SVG "drawing" for a child, deterministic from its id. */

