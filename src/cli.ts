@@ -7,6 +7,7 @@ import { registerDbCommands } from './commands/db/index.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerOperatorCommands } from './commands/operator/index.js';
 import { registerOrgCommands } from './commands/org/index.js';
+import { registerSessionCommands } from './commands/session/index.js';
 
 export const VERSION = '0.1.0';
 
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerDbCommands(program);
   registerOperatorCommands(program);
   registerOrgCommands(program);
+  registerSessionCommands(program);
   registerDemoCommand(program);
 
   program.exitOverride();
@@ -65,14 +67,17 @@ function formatError(error: unknown, verbose: boolean): string {
 export async function run(argv: readonly string[]): Promise<void> {
   const verbose = argv.includes('--verbose');
   let interrupted = false;
-  process.once('SIGINT', () => {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupted) return;
     interrupted = true;
-    process.stderr.write('\ntrustctl: interrupted\n');
+    process.stderr.write(`\ntrustctl: interrupted (${signal}); closing the operator session\n`);
     void runInterruptCleanups()
       .then(() => import('./db/with-db.js'))
       .then(({ shutdownEmbedded }) => shutdownEmbedded())
       .finally(() => process.exit(ExitCode.interrupted));
-  });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const program = buildProgram();
   try {
     await program.parseAsync([...argv]);

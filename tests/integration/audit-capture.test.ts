@@ -1,0 +1,181 @@
+// The audit trail: append-only for everyone, and every change captured with
+// its actor, without copying free-text personal data.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { OAK, OAK_PRIMARY, demoId } from '../support/demo-ids.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(() => db?.drop());
+
+async function openSession(role: 'trustctl_test_op' | 'trustctl_test_op2' = 'trustctl_test_op', orgs = ['oak-trust']) {
+  return db.withClient(role, async (c) => {
+    const res = await c.query(
+      `select session_id from app.begin_operator_session('audit test', 'T-1', $1, false, 'vitest', 'ci', 'ci')`,
+      [orgs],
+    );
+    return res.rows[0].session_id as string;
+  });
+}
+
+describe('append-only', () => {
+  const snapshot = async () =>
+    (
+      await db.admin.query(
+        `select max(id) as max, md5(string_agg(id::text || action || coalesce(target_id, ''), ',' order by id)) as h
+           from audit_events where id <= $1`,
+        [Number.MAX_SAFE_INTEGER],
+      )
+    ).rows[0];
+
+  // Expected outcome per role: the trigger's TC010; missing privilege (42501)
+  // for an operator; for the owner, forced RLS hides every row, so UPDATE and
+  // DELETE touch nothing and TRUNCATE (which ignores RLS) meets the trigger.
+  const expected = {
+    superuser: { update: 'TC010', delete: 'TC010', truncate: 'TC010' },
+    owner: { update: 'no rows', delete: 'no rows', truncate: 'TC010' },
+    operator: { update: '42501', delete: '42501', truncate: '42501' },
+  } as const;
+
+  for (const who of ['superuser', 'owner', 'operator'] as const) {
+    it(`refuses UPDATE, DELETE and TRUNCATE of audit_events as the ${who}`, async () => {
+      const session = who === 'operator' ? await openSession() : null;
+      const before = await snapshot();
+      const c = who === 'operator' ? await db.connect('trustctl_test_op') : await db.admin.connect();
+      const outcomes: Record<string, string> = {};
+      try {
+        for (const [op, stmt] of [
+          ['update', `update audit_events set action = 'forged' where org_id = '${OAK}'`],
+          ['delete', `delete from audit_events where org_id = '${OAK}'`],
+          ['truncate', `truncate audit_events`],
+        ] as const) {
+          await c.query('begin');
+          if (who === 'owner') await c.query('set local role trustctl_owner');
+          if (session) await c.query(`select set_config('app.operator_session', $1, true)`, [session]);
+          outcomes[op] = await c.query(stmt).then(
+            (r) => (r.rowCount ? `${r.rowCount} rows` : 'no rows'),
+            (e: { code?: string }) => e.code ?? 'error',
+          );
+          await c.query('rollback');
+        }
+      } finally {
+        if ('release' in c) (c as unknown as { release: () => void }).release();
+        else await c.end();
+      }
+      expect(outcomes).toEqual(expected[who]);
+      const after = (
+        await db.admin.query(
+          `select max(id) as max, md5(string_agg(id::text || action || coalesce(target_id, ''), ',' order by id)) as h
+             from audit_events where id <= $1`,
+          [before.max],
+        )
+      ).rows[0];
+      expect(after).toEqual(before);
+    });
+  }
+
+  it('refuses a direct INSERT by an operator or an app user (events come only from triggers and app.audit_record)', async () => {
+    for (const role of ['trustctl_test_op', 'trustctl_test_app'] as const) {
+      const error = await db.withClient(role, (c) =>
+        c.query(`insert into audit_events (org_id, actor_type, action) values ($1, 'system', 'forged')`, [OAK]).then(
+          () => null,
+          (e: { code?: string }) => e,
+        ),
+      );
+      expect(error?.code).toBe('42501');
+    }
+  });
+});
+
+describe('capture', () => {
+  it('records an app user’s change with the user as actor and only the changed column names', async () => {
+    const teacher = demoId('staff:oak-primary:teacher:1');
+    const note = await db.admin.query(
+      `select n.id from notes n join group_memberships t on t.group_id in
+         (select group_id from group_memberships where child_id = n.child_id) and t.staff_id = $1
+       where n.site_id = $2 and n.kind = 'positive' limit 1`,
+      [teacher, OAK_PRIMARY],
+    );
+    const noteId = note.rows[0].id as string;
+    await db.withClient('trustctl_test_app', async (c) => {
+      await c.query('begin');
+      await c.query(`select set_config('app.user_id', $1, true)`, [teacher]);
+      const res = await c.query(`update notes set body = 'Secret new wording about the child' where id = $1`, [noteId]);
+      expect(res.rowCount).toBe(1);
+      await c.query('commit');
+    });
+    const ev = await db.admin.query(
+      `select actor_type, actor_id, action, target_id, subject_ids, context, operator_session_id
+         from audit_events where target_id = $1 and action = 'notes.update'`,
+      [noteId],
+    );
+    expect(ev.rows).toHaveLength(1);
+    const row = ev.rows[0];
+    expect(row.actor_type).toBe('user');
+    expect(row.actor_id).toBe(teacher);
+    expect(row.operator_session_id).toBeNull();
+    expect(row.context).toEqual({ changed: ['body'] });
+    expect(JSON.stringify(row)).not.toContain('Secret new wording');
+    const child = await db.admin.query(`select child_id from notes where id = $1`, [noteId]);
+    expect(row.subject_ids).toEqual([child.rows[0].child_id]);
+  });
+
+  it('records an operator’s change with the operator session, reason and ticket', async () => {
+    const session = await openSession();
+    const child = demoId('child:oak-primary:2');
+    await db.withClient('trustctl_test_op', async (c) => {
+      await c.query('begin');
+      await c.query(`select set_config('app.operator_session', $1, true)`, [session]);
+      const res = await c.query(`update children set preferred_name = 'Bee' where id = $1`, [child]);
+      expect(res.rowCount).toBe(1);
+      await c.query('commit');
+    });
+    const ev = await db.admin.query(
+      `select actor_type, actor_id, operator_session_id, reason, ticket, subject_ids from audit_events
+        where target_id = $1 and action = 'children.update'`,
+      [child],
+    );
+    expect(ev.rows).toEqual([
+      {
+        actor_type: 'operator',
+        actor_id: 'trustctl_test_op',
+        operator_session_id: session,
+        reason: 'audit test',
+        ticket: 'T-1',
+        subject_ids: [child],
+      },
+    ]);
+  });
+
+  it('records deletes, and the start and end of operator sessions', async () => {
+    const session = await openSession();
+    const shift = await db.admin.query(`select id from rota_shifts where org_id = $1 order by id limit 1`, [OAK]);
+    await db.withClient('trustctl_test_op', async (c) => {
+      await c.query('begin');
+      await c.query(`select set_config('app.operator_session', $1, true)`, [session]);
+      expect((await c.query(`delete from rota_shifts where id = $1`, [shift.rows[0].id])).rowCount).toBe(1);
+      await c.query('commit');
+      expect((await c.query(`select app.end_operator_session($1, 'success') as ok`, [session])).rows[0].ok).toBe(true);
+    });
+    const ev = await db.admin.query(
+      `select action, outcome from audit_events where operator_session_id = $1 order by id`,
+      [session],
+    );
+    expect(ev.rows).toEqual([
+      { action: 'operator_session.start', outcome: 'success' },
+      { action: 'rota_shifts.delete', outcome: 'success' },
+      { action: 'operator_session.end', outcome: 'success' },
+    ]);
+  });
+
+  it('has an audit trigger on every tenant table but the audit trail itself', async () => {
+    const missing = await db.admin.query(`
+      select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = 'public' and c.relkind = 'r' and c.relname <> 'audit_events'
+        and exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'org_id')
+        and not exists (select 1 from pg_trigger t where t.tgrelid = c.oid and t.tgname = 'audit_capture')`);
+    expect(missing.rows).toEqual([]);
+  });
+});
