@@ -45,7 +45,7 @@ export function isLocalHost(host: string | null | undefined): boolean {
 export function parseDatabaseUrl(url: string, options: ConnectionOptions = {}): ConnectionTarget {
   let parsed: ReturnType<typeof parse>;
   try {
-    // sslrootcert/sslcert/sslkey are read below, not by the parser.
+    // sslmode and the certificate files are handled below, not by the parser.
     const u = stripSslFiles(url);
     parsed = parse(u.url);
     Object.assign(parsed, u.files);
@@ -99,7 +99,8 @@ function stripSslFiles(url: string): { url: string; files: Record<string, string
   const q = url.indexOf('?');
   if (q < 0) return { url, files };
   const params = new URLSearchParams(url.slice(q + 1));
-  for (const key of ['sslrootcert', 'sslcert', 'sslkey']) {
+  // sslmode is interpreted here, not by the parser (which warns and aliases).
+  for (const key of ['sslmode', 'sslrootcert', 'sslcert', 'sslkey']) {
     const value = params.get(key);
     if (value !== null) {
       files[key] = value;

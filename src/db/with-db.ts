@@ -136,7 +136,10 @@ async function withTarget<T>(settings: DbSettings, as: 'admin' | 'operator', fn:
     try {
       return await fn({ kysely, pool, display: target.display, embedded: target.embedded });
     } finally {
-      await kysely.destroy(); // ends the pool too
+      // Kysely ends the pool only if it used it; commands that took a raw
+      // client would otherwise keep the process alive for pg's idle timeout.
+      await kysely.destroy();
+      if (!pool.ended) await pool.end();
     }
   } finally {
     await target.close();

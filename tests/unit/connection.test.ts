@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { isLocalHost, parseDatabaseUrl, redactCommandLine } from '../../src/db/connection.js';
+import { RefusedError } from '../../src/errors.js';
+import { exitCodeFor } from '../../src/errors.js';
+
+describe('the TLS rule', () => {
+  it('treats loopback and Unix sockets as local', () => {
+    for (const h of ['localhost', '127.0.0.1', '127.1.2.3', '::1', '[::1]', '/var/run/postgresql', undefined]) {
+      expect(isLocalHost(h)).toBe(true);
+    }
+    for (const h of ['db.example.com', '10.0.0.5', '128.0.0.1', '::2']) expect(isLocalHost(h)).toBe(false);
+  });
+
+  it('requires verified TLS for a remote host, by default and with verify-full', () => {
+    for (const url of ['postgres://a:pw@db.example.com/x', 'postgres://a:pw@db.example.com/x?sslmode=verify-full']) {
+      const t = parseDatabaseUrl(url);
+      expect(t.config.ssl).toMatchObject({ rejectUnauthorized: true });
+      expect(t.insecure).toBe(false);
+    }
+  });
+
+  it('refuses weaker sslmodes for a remote host (exit 2) unless explicitly skipped', () => {
+    for (const mode of ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'no-verify']) {
+      const url = `postgres://a:pw@db.example.com/x?sslmode=${mode}`;
+      expect(() => parseDatabaseUrl(url)).toThrow(RefusedError);
+      try {
+        parseDatabaseUrl(url);
+      } catch (e) {
+        expect(exitCodeFor(e)).toBe(2);
+        expect((e as Error).message).not.toContain('pw');
+      }
+      const skipped = parseDatabaseUrl(url, { skipTlsVerify: true });
+      expect(skipped.insecure).toBe(true);
+    }
+  });
+
+  it('allows plain connections to loopback', () => {
+    expect(parseDatabaseUrl('postgres://a:pw@127.0.0.1:5432/x').config.ssl).toBe(false);
+    expect(parseDatabaseUrl('postgres://a:pw@localhost/x?sslmode=disable').config.ssl).toBe(false);
+  });
+
+  it('refuses an unreadable sslrootcert and a bad port with one line', () => {
+    expect(() => parseDatabaseUrl('postgres://a@db.example.com/x?sslrootcert=/nonexistent/ca.pem')).toThrow(/cannot read sslrootcert/);
+    expect(() => parseDatabaseUrl('postgres://a@127.0.0.1:99999/x')).toThrow(RefusedError);
+  });
+});
+
+describe('secrets', () => {
+  it('never shows the password in the display form', () => {
+    const t = parseDatabaseUrl('postgres://alice:s3cr3t@127.0.0.1:5432/platform');
+    expect(t.display).toBe('alice@127.0.0.1:5432/platform');
+    expect(t.display).not.toContain('s3cr3t');
+  });
+
+  it('removes passwords from recorded command lines', () => {
+    const line = redactCommandLine(['trustctl', 'org', 'list', '--database-url', 'postgres://alice:s3cr3t@h:5432/d?password=x2']);
+    expect(line).toBe('trustctl org list --database-url postgres://alice:***@h:5432/d?password=***');
+  });
+});
