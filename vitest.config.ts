@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // Each integration file gets its own database; two cores, so two at a time.
+    maxWorkers: 2,
     projects: [
       {
         test: {
@@ -16,8 +18,6 @@ export default defineConfig({
           globalSetup: ['tests/support/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
-          // Each file gets its own database; two cores, so two at a time.
-          maxWorkers: 2,
         },
       },
     ],
