@@ -36,28 +36,12 @@ as $$
     and ra.approval_state in ('not_required', 'approved')
 $$;
 
-create function app.user_site_ids() returns uuid[]
+-- The (organisation, site) pairs where the user holds one of p_roles (any
+-- role when null). Pairs, not site ids alone: a policy matches the row's full
+-- tenant key, so an id minted in one organisation can never open another.
+create function app.user_sites(p_roles text[]) returns table (org_id uuid, site_id uuid)
 language sql stable security definer set search_path = pg_catalog, pg_temp
-as $$ select coalesce(array_agg(distinct site_id), '{}') from app.live_roles() $$;
-
--- Sites where the user sees every child (not only a caseload or their own).
-create function app.user_full_site_ids() returns uuid[]
-language sql stable security definer set search_path = pg_catalog, pg_temp
-as $$ select coalesce(array_agg(distinct site_id), '{}') from app.live_roles()
-      where role in ('org_admin', 'site_admin', 'senco', 'safeguarding_lead', 'office') $$;
-
--- Sites where the user works as staff (any role but guardian).
-create function app.user_staff_site_ids() returns uuid[]
-language sql stable security definer set search_path = pg_catalog, pg_temp
-as $$ select coalesce(array_agg(distinct site_id), '{}') from app.live_roles() where role <> 'guardian' $$;
-
-create function app.user_admin_site_ids() returns uuid[]
-language sql stable security definer set search_path = pg_catalog, pg_temp
-as $$ select coalesce(array_agg(distinct site_id), '{}') from app.live_roles() where role in ('org_admin', 'site_admin') $$;
-
-create function app.user_safeguarding_site_ids() returns uuid[]
-language sql stable security definer set search_path = pg_catalog, pg_temp
-as $$ select coalesce(array_agg(distinct site_id), '{}') from app.live_roles() where role = 'safeguarding_lead' $$;
+as $$ select distinct r.org_id, r.site_id from app.live_roles() r where p_roles is null or r.role = any (p_roles) $$;
 
 create function app.user_org_ids() returns uuid[]
 language sql stable security definer set search_path = pg_catalog, pg_temp
@@ -68,27 +52,29 @@ language sql stable security definer set search_path = pg_catalog, pg_temp
 as $$ select coalesce(array_agg(distinct org_id), '{}') from app.live_roles() where role = 'org_admin' $$;
 
 -- Children on the caseload of a teacher: members of groups the user teaches,
--- at sites where the user holds a live teacher role.
-create function app.user_teacher_child_ids() returns uuid[]
+-- at sites where the user holds a live teacher role. Returned with their
+-- tenant key: child ids are unique only within an organisation, so a policy
+-- must match (org_id, site_id, child_id), never the id alone.
+create function app.user_teacher_children() returns table (org_id uuid, site_id uuid, child_id uuid)
 language sql stable security definer set search_path = pg_catalog, pg_temp
 as $$
-  select coalesce(array_agg(distinct c.child_id), '{}')
+  select distinct c.org_id, c.site_id, c.child_id
   from public.group_memberships t
   join public.group_memberships c
     on c.org_id = t.org_id and c.site_id = t.site_id and c.group_id = t.group_id and c.child_id is not null
   where t.staff_id = app.current_user_id()
     and t.role in ('teacher', 'assistant')
-    and (t.org_id, t.site_id) in (select org_id, site_id from app.live_roles() where role = 'teacher')
+    and (t.org_id, t.site_id) in (select r.org_id, r.site_id from app.live_roles() r where r.role = 'teacher')
 $$;
 
 -- A guardian's own children, at sites where the guardian link is live.
-create function app.user_guardian_child_ids() returns uuid[]
+create function app.user_guardian_children() returns table (org_id uuid, site_id uuid, child_id uuid)
 language sql stable security definer set search_path = pg_catalog, pg_temp
 as $$
-  select coalesce(array_agg(distinct g.child_id), '{}')
+  select distinct g.org_id, g.site_id, g.child_id
   from public.guardianships g
   where g.guardian_id = app.current_user_id()
-    and (g.org_id, g.site_id) in (select org_id, site_id from app.live_roles() where role = 'guardian')
+    and (g.org_id, g.site_id) in (select r.org_id, r.site_id from app.live_roles() r where r.role = 'guardian')
 $$;
 
 -- Organisations in scope of the operator session named by
@@ -121,6 +107,7 @@ declare
   v_org_ids uuid[];
   v_unknown text;
   v_id uuid;
+  v_started timestamptz;
   v_expires timestamptz;
 begin
   if not pg_catalog.pg_has_role(session_user, 'trustctl_operator', 'MEMBER') then
@@ -154,13 +141,14 @@ begin
     from public.organisations o where o.slug = any (p_org_slugs);
   end if;
 
-  v_expires := pg_catalog.clock_timestamp() + coalesce(v_max_age, interval '8 hours');
+  v_started := pg_catalog.clock_timestamp();
+  v_expires := v_started + coalesce(v_max_age, interval '8 hours');
   insert into public.operator_sessions
-    (db_user, os_user, host, client_addr, application_name, command, reason, ticket, org_ids, all_orgs, expires_at)
+    (db_user, os_user, host, client_addr, application_name, command, reason, ticket, org_ids, all_orgs, started_at, expires_at)
   values
     (session_user, p_os_user, p_host, pg_catalog.inet_client_addr(),
      pg_catalog.current_setting('application_name', true), p_command, btrim(p_reason),
-     nullif(btrim(p_ticket), ''), v_org_ids, coalesce(p_all_orgs, false), v_expires)
+     nullif(btrim(p_ticket), ''), v_org_ids, coalesce(p_all_orgs, false), v_started, v_expires)
   returning id into v_id;
 
   insert into public.audit_events
@@ -311,15 +299,11 @@ $$;
 
 reset role;
 alter function app.live_roles() owner to trustctl_definer;
-alter function app.user_site_ids() owner to trustctl_definer;
-alter function app.user_full_site_ids() owner to trustctl_definer;
-alter function app.user_staff_site_ids() owner to trustctl_definer;
-alter function app.user_admin_site_ids() owner to trustctl_definer;
-alter function app.user_safeguarding_site_ids() owner to trustctl_definer;
+alter function app.user_sites(text[]) owner to trustctl_definer;
 alter function app.user_org_ids() owner to trustctl_definer;
 alter function app.user_admin_org_ids() owner to trustctl_definer;
-alter function app.user_teacher_child_ids() owner to trustctl_definer;
-alter function app.user_guardian_child_ids() owner to trustctl_definer;
+alter function app.user_teacher_children() owner to trustctl_definer;
+alter function app.user_guardian_children() owner to trustctl_definer;
 alter function app.operator_org_ids() owner to trustctl_definer;
 alter function app.begin_operator_session(text, text, text[], boolean, text, text, text) owner to trustctl_definer;
 alter function app.end_operator_session(uuid, text) owner to trustctl_definer;
@@ -330,9 +314,8 @@ alter function app.organisation_directory() owner to trustctl_definer;
 revoke all on all functions in schema app from public;
 grant execute on function
   app.current_user_id(), app.current_operator_session_id(), app.live_roles(),
-  app.user_site_ids(), app.user_full_site_ids(), app.user_staff_site_ids(), app.user_admin_site_ids(),
-  app.user_safeguarding_site_ids(), app.user_org_ids(), app.user_admin_org_ids(),
-  app.user_teacher_child_ids(), app.user_guardian_child_ids()
+  app.user_sites(text[]), app.user_org_ids(), app.user_admin_org_ids(),
+  app.user_teacher_children(), app.user_guardian_children()
   to app_user, trustctl_definer;
 grant execute on function app.current_operator_session_id(), app.operator_org_ids()
   to trustctl_operator, trustctl_definer;

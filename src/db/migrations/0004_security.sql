@@ -10,7 +10,8 @@ set local role trustctl_owner;
 grant select on organisations, sites, role_assignments, group_memberships, guardianships,
   operator_sessions, platform_settings to trustctl_definer;
 grant insert, update on operator_sessions to trustctl_definer;
-grant insert on audit_events to trustctl_definer;
+-- SELECT so app.audit_record can return the new event's id.
+grant select, insert on audit_events to trustctl_definer;
 
 -- The platform's request path.
 grant select, insert, update, delete on
@@ -56,21 +57,31 @@ create policy operator_sessions_own on operator_sessions for select to trustctl_
   using (db_user = session_user);
 
 -- app_user policies: (table, read, insert, modify). modify is used for
--- UPDATE (USING and WITH CHECK) and DELETE. Shorthands, each evaluated once
--- per statement inside a scalar sub-select:
+-- UPDATE (USING and WITH CHECK) and DELETE. Shorthands, each an uncorrelated
+-- sub-select (evaluated once per statement) matching the row's full tenant key:
 --   F  sites where the user sees every child      S  sites where the user is staff
 --   A  sites the user administers                 G  sites where the user is safeguarding lead
 --   TC children on the user's teaching caseload   GC the guardian's own children
+--      (matched on the full tenant key: child ids are unique only per organisation)
 --   U  the user
 do $$
 declare
   p record;
-  f constant text := 'site_id = any ((select app.user_full_site_ids())::uuid[])';
-  s constant text := 'site_id = any ((select app.user_staff_site_ids())::uuid[])';
-  a constant text := 'site_id = any ((select app.user_admin_site_ids())::uuid[])';
-  g constant text := 'site_id = any ((select app.user_safeguarding_site_ids())::uuid[])';
-  tc constant text := 'child_id = any ((select app.user_teacher_child_ids())::uuid[])';
-  gc constant text := 'child_id = any ((select app.user_guardian_child_ids())::uuid[])';
+  f constant text := '(org_id, site_id) in (select x.org_id, x.site_id from app.user_sites(array[''org_admin'', ''site_admin'', ''senco'', ''safeguarding_lead'', ''office'']) x)';
+  s constant text := '(org_id, site_id) in (select x.org_id, x.site_id from app.user_sites(array[''org_admin'', ''site_admin'', ''teacher'', ''senco'', ''safeguarding_lead'', ''office'']) x)';
+  a constant text := '(org_id, site_id) in (select x.org_id, x.site_id from app.user_sites(array[''org_admin'', ''site_admin'']) x)';
+  g constant text := '(org_id, site_id) in (select x.org_id, x.site_id from app.user_sites(array[''safeguarding_lead'']) x)';
+  tc constant text := '(org_id, site_id, child_id) in (select x.org_id, x.site_id, x.child_id from app.user_teacher_children() x)';
+  gc constant text := '(org_id, site_id, child_id) in (select x.org_id, x.site_id, x.child_id from app.user_guardian_children() x)';
+  -- Grants an app user may make: site admins only the everyday roles, never
+  -- to themselves; nobody across organisations or with an approval state
+  -- (time-boxed and approved access goes through trustctl access).
+  grant_ok constant text := format(
+    'user_org_id = org_id and approval_state = ''not_required'' and ('
+    '(%s and role in (''teacher'', ''office'', ''senco'', ''guardian'') and user_id <> %s)'
+    ' or (org_id = any ((select app.user_admin_org_ids())::uuid[])))',
+    '(org_id, site_id) in (select x.org_id, x.site_id from app.user_sites(array[''org_admin'', ''site_admin'']) x)',
+    '(select app.current_user_id())');
   u constant text := '(select app.current_user_id())';
   ao constant text := 'org_id = any ((select app.user_admin_org_ids())::uuid[])';
 begin
@@ -79,17 +90,18 @@ begin
       ('organisations',
         'org_id = any ((select app.user_org_ids())::uuid[])', ao, ao),
       ('sites',
-        'site_id = any ((select app.user_site_ids())::uuid[])', ao, ao),
+        '(org_id, site_id) in (select x.org_id, x.site_id from app.user_sites(null) x)', ao, ao),
       ('users',
         format('id = %s or %s or (site_id is null and %s)', u, s, ao),
         format('%s or (site_id is null and %s)', a, ao),
         format('%s or (site_id is null and %s)', a, ao)),
       ('role_assignments',
         format('user_id = %s or %s or %s', u, a, ao),
-        format('%s or %s', a, ao),
-        format('%s or %s', a, ao)),
+        grant_ok,
+        grant_ok),
       ('children',
-        format('%s or id = any ((select app.user_teacher_child_ids())::uuid[]) or id = any ((select app.user_guardian_child_ids())::uuid[])', f),
+        format('%s or (org_id, site_id, id) in (select x.org_id, x.site_id, x.child_id from app.user_teacher_children() x)'
+               ' or (org_id, site_id, id) in (select x.org_id, x.site_id, x.child_id from app.user_guardian_children() x)', f),
         f, f),
       ('guardianships',
         format('%s or %s or guardian_id = %s', f, tc, u), f, f),
