@@ -2,7 +2,7 @@
 // error classes to the documented exit codes (see src/errors.ts).
 import { Command, CommanderError, Option } from 'commander';
 import { exitCodeFor, ExitCode, hintFor } from './errors.js';
-import { runInterruptCleanups } from './interrupt.js';
+import { runInterruptCleanups, runShutdownCleanups } from './lifecycle.js';
 import { registerDbCommands } from './commands/db/index.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerOperatorCommands } from './commands/operator/index.js';
@@ -15,14 +15,15 @@ export function buildProgram(): Command {
   const program = new Command('trustctl')
     .description(
       'Compliance jobs for a multi-tenant PostgreSQL platform holding children’s, families’ and staff data.\n' +
-        'With no --database-url or DATABASE_URL, trustctl uses an embedded PostgreSQL under ~/.local/state/trustctl.',
+        'With no --database-url or DATABASE_URL, trustctl uses an embedded PostgreSQL under $TRUSTCTL_HOME\n' +
+        '(default ~/.local/state/trustctl).',
     )
     .version(VERSION, '-V, --version')
     .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL, else the embedded database)')
     .option('--reason <text>', 'why you are doing this; recorded with the operator session in the audit trail')
     .option('--ticket <ref>', 'ticket reference for the operator session')
     .option('--json', 'machine-readable output on stdout')
-    .option('-y, --yes', 'confirm destructive actions without a prompt')
+    .option('-y, --yes', 'confirm destructive actions without a prompt (no command is destructive yet)')
     .option('--verbose', 'show stack traces on errors')
     .option('--log-file <path>', 'write structured JSON logs (pino) to this file')
     .option('--log-level <level>', 'log level: fatal, error, warn, info, debug, trace (logs go to stderr without --log-file)')
@@ -41,11 +42,12 @@ export function buildProgram(): Command {
   registerSessionCommands(program);
   registerDemoCommand(program);
 
-  program.exitOverride();
-  for (const cmd of program.commands) {
+  // Usage errors throw (to the boundary in run) instead of exiting, at every depth.
+  const overrideExit = (cmd: Command): void => {
     cmd.exitOverride();
-    for (const sub of cmd.commands) sub.exitOverride();
-  }
+    cmd.commands.forEach(overrideExit);
+  };
+  overrideExit(program);
   return program;
 }
 
@@ -71,10 +73,7 @@ export async function run(argv: readonly string[]): Promise<void> {
     if (interrupted) return;
     interrupted = true;
     process.stderr.write(`\ntrustctl: interrupted (${signal}); closing the operator session\n`);
-    void runInterruptCleanups()
-      .then(() => import('./db/with-db.js'))
-      .then(({ shutdownEmbedded }) => shutdownEmbedded())
-      .finally(() => process.exit(ExitCode.interrupted));
+    void runInterruptCleanups().finally(() => process.exit(ExitCode.interrupted));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -93,7 +92,6 @@ export async function run(argv: readonly string[]): Promise<void> {
     process.stderr.write(`${formatError(error, verbose)}\n`);
     process.exitCode = exitCodeFor(error);
   } finally {
-    const { shutdownEmbedded } = await import('./db/with-db.js');
-    await shutdownEmbedded();
+    await runShutdownCleanups();
   }
 }

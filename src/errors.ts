@@ -27,17 +27,6 @@ export class RefusedError extends Error {
   }
 }
 
-/** A check found problems (tampering, hash mismatch, doctor findings). Exit 3. */
-export class VerificationError extends Error {
-  override name = 'VerificationError';
-  constructor(
-    message: string,
-    readonly problems: readonly string[] = [],
-  ) {
-    super(message);
-  }
-}
-
 /** The database could not be reached or did not behave. Exit 1. */
 export class DatabaseUnavailableError extends Error {
   override name = 'DatabaseUnavailableError';
@@ -62,7 +51,6 @@ export const refusalSqlStates: ReadonlySet<string> = new Set([
 /** Maps any thrown value to the documented exit code. */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof RefusedError) return ExitCode.refused;
-  if (error instanceof VerificationError) return ExitCode.verificationFailed;
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string') {
     if (refusalSqlStates.has(code)) return ExitCode.refused;

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { RefusedError } from '../errors.js';
-import { redactCommandLine } from '../db/connection.js';
+import { redactCommandLine } from '../redact.js';
 import type { DbSettings } from '../db/with-db.js';
 
 export interface GlobalOptions {

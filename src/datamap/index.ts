@@ -339,15 +339,3 @@ export const dataMap: readonly TableMap[] = [
     erasure: { row: 'keep', columns: {} },
   },
 ];
-
-/** The map entry for a table; throws if the table is not mapped. */
-export function tableMap(table: string): TableMap {
-  const entry = dataMap.find((t) => t.table === table);
-  if (!entry) throw new Error(`table ${table} is not in the data map`);
-  return entry;
-}
-
-/** The tables that hold tenant data (they carry org_id). */
-export function tenantTables(): readonly TableMap[] {
-  return dataMap.filter((t) => t.tenantKey !== null);
-}

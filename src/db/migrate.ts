@@ -51,8 +51,11 @@ async function ensureLedger(client: ClientBase): Promise<void> {
  * const rows = await migrationStatus(client)
  * rows.filter((m) => m.state === 'pending')
  */
-export async function migrationStatus(client: ClientBase): Promise<MigrationStatus[]> {
-  const files = await readMigrations();
+export async function migrationStatus(
+  client: ClientBase,
+  files?: readonly MigrationFile[],
+): Promise<MigrationStatus[]> {
+  files ??= await readMigrations();
   const exists = await client.query<{ ok: boolean }>(
     `select to_regclass('public.trustctl_migrations') is not null as ok`,
   );
@@ -81,7 +84,8 @@ export async function migrate(client: ClientBase, { logger }: { logger: Logger }
   await client.query('select pg_advisory_lock($1)', [MIGRATE_LOCK]);
   try {
     await ensureLedger(client);
-    const status = await migrationStatus(client);
+    const files = await readMigrations();
+    const status = await migrationStatus(client, files);
     const changed = status.filter((m) => m.state === 'changed');
     if (changed.length > 0) {
       throw new Error(
@@ -90,7 +94,7 @@ export async function migrate(client: ClientBase, { logger }: { logger: Logger }
     }
     const pending = new Set(status.filter((m) => m.state === 'pending').map((m) => m.name));
     const applied: string[] = [];
-    for (const file of await readMigrations()) {
+    for (const file of files) {
       if (!pending.has(file.name)) continue;
       logger.info({ migration: file.name }, 'applying migration');
       await client.query('begin');

@@ -6,8 +6,8 @@
 import { hostname, userInfo } from 'node:os';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
-import { RefusedError } from '../errors.js';
-import { onInterrupt } from '../interrupt.js';
+import { ExitCode, exitCodeFor, RefusedError } from '../errors.js';
+import { onInterrupt } from '../lifecycle.js';
 import type { Database } from './schema.js';
 
 export interface OperatorScope {
@@ -35,16 +35,9 @@ export interface OperatorSession {
   transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>, options?: TransactionOptions): Promise<T>;
 }
 
-/** Raised inside a session when the user interrupts; recorded as "interrupted". */
-export class InterruptedError extends Error {
-  override name = 'InterruptedError';
-}
-
-function outcomeOf(error: unknown): 'failure' | 'refused' | 'interrupted' {
-  if (error instanceof InterruptedError) return 'interrupted';
-  if (error instanceof RefusedError) return 'refused';
-  const code = (error as { code?: string } | null)?.code;
-  return typeof code === 'string' && code.startsWith('TC') ? 'refused' : 'failure';
+// Interruption is recorded by the onInterrupt cleanup below, not here.
+function outcomeOf(error: unknown): 'failure' | 'refused' {
+  return exitCodeFor(error) === ExitCode.refused ? 'refused' : 'failure';
 }
 
 /** Sets the session context for the current transaction only. */

@@ -39,13 +39,19 @@ export interface OperatorRoleResult {
 }
 
 /**
- * Creates the operator LOGIN role, or updates its password and membership.
- * Needs an administrative connection (CREATEROLE).
+ * Creates the operator LOGIN role, or (unless resetPassword is false) sets
+ * the password of an existing one; either way makes it a member of
+ * trustctl_operator. Needs an administrative connection (CREATEROLE).
  *
  * @example
  * await ensureOperatorRole(adminClient, 'alice', password)
  */
-export async function ensureOperatorRole(client: ClientBase, name: string, password: string): Promise<OperatorRoleResult> {
+export async function ensureOperatorRole(
+  client: ClientBase,
+  name: string,
+  password: string,
+  { resetPassword = true }: { resetPassword?: boolean } = {},
+): Promise<OperatorRoleResult> {
   parseOperatorName(name);
   if (password.length < 12) {
     throw new RefusedError('the operator password must be at least 12 characters');
@@ -60,9 +66,9 @@ export async function ensureOperatorRole(client: ClientBase, name: string, passw
   if (row && (row.rolsuper || row.rolbypassrls)) {
     throw new RefusedError(`role "${name}" exists and is a superuser or BYPASSRLS; it cannot be an operator`);
   }
-  if (row) {
+  if (row && resetPassword) {
     await client.query(`alter role ${ident} login password ${verifier}`);
-  } else {
+  } else if (!row) {
     await client.query(
       `create role ${ident} login nosuperuser nobypassrls nocreatedb nocreaterole noreplication password ${verifier}`,
     );

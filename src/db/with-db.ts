@@ -1,11 +1,13 @@
 // Owns the lifetime of database connections: resolves the target (a URL, or
 // the embedded cluster), connects, runs the work, and always closes the pool
-// and stops an embedded server it started, in try/finally.
+// in try/finally. An embedded server lives for the whole process and is
+// stopped when the command ends (onShutdown, run by src/cli.ts).
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { PoolConfig } from 'pg';
 import type { Logger } from 'pino';
 import { DatabaseUnavailableError } from '../errors.js';
+import { onShutdown } from '../lifecycle.js';
 import { parseDatabaseUrl } from './connection.js';
 import type { EmbeddedCluster } from './embedded.js';
 import { migrate } from './migrate.js';
@@ -29,7 +31,6 @@ export interface Db {
   readonly pool: pg.Pool;
   /** user@host:port/database */
   readonly display: string;
-  readonly embedded: boolean;
 }
 
 export interface OperatorDb extends Db {
@@ -39,8 +40,6 @@ export interface OperatorDb extends Db {
 interface Target {
   readonly config: PoolConfig;
   readonly display: string;
-  readonly embedded: boolean;
-  readonly close: () => Promise<void>;
 }
 
 /** Turns connection failures into one line that names the target, never its password. */
@@ -82,16 +81,18 @@ async function openPool(target: Target, logger: Logger): Promise<pg.Pool> {
 let embedded: Promise<EmbeddedCluster> | undefined;
 
 async function startEmbeddedTarget(settings: DbSettings): Promise<EmbeddedCluster> {
-  const { startEmbedded, trustctlHome } = await import('./embedded.js');
-  const home = settings.home ?? trustctlHome();
-  const cluster = await startEmbedded({ logger: settings.logger, home });
+  const { startEmbedded } = await import('./embedded.js');
+  const cluster = await startEmbedded({ logger: settings.logger, home: settings.home });
+  onShutdown(() => cluster.stop());
   settings.notice(`Using the embedded PostgreSQL database in ${cluster.dataDir} (port ${cluster.port}); set DATABASE_URL to use another.`);
   try {
     const client = new pg.Client(cluster.adminConfig);
     await client.connect();
     try {
       await migrate(client, { logger: settings.logger });
-      await ensureOperatorRole(client, cluster.operatorRole, String(cluster.operatorConfig.password));
+      await ensureOperatorRole(client, cluster.operatorRole, String(cluster.operatorConfig.password), {
+        resetPassword: false,
+      });
     } finally {
       await client.end();
     }
@@ -102,47 +103,31 @@ async function startEmbeddedTarget(settings: DbSettings): Promise<EmbeddedCluste
   return cluster;
 }
 
-/** Stops the embedded server if this process started it. Called once by src/cli.ts. */
-export async function shutdownEmbedded(): Promise<void> {
-  const pending = embedded;
-  embedded = undefined;
-  if (pending) await (await pending.catch(() => undefined))?.stop();
-}
-
 async function resolveTarget(settings: DbSettings, as: 'admin' | 'operator'): Promise<Target> {
   if (settings.databaseUrl) {
     const parsed = parseDatabaseUrl(settings.databaseUrl, { skipTlsVerify: settings.skipTlsVerify });
     if (parsed.insecure) {
       settings.notice(`WARNING: TLS verification is OFF for ${parsed.display} (--dangerously-skip-tls-verify).`);
     }
-    return { config: parsed.config, display: parsed.display, embedded: false, close: async () => undefined };
+    return { config: parsed.config, display: parsed.display };
   }
   embedded ??= startEmbeddedTarget(settings);
   const cluster = await embedded;
   const config = as === 'admin' ? cluster.adminConfig : cluster.operatorConfig;
-  return {
-    config,
-    display: `${config.user}@127.0.0.1:${cluster.port}/${cluster.database} (embedded)`,
-    embedded: true,
-    close: async () => undefined, // see shutdownEmbedded
-  };
+  return { config, display: `${config.user}@127.0.0.1:${cluster.port}/${cluster.database} (embedded)` };
 }
 
 async function withTarget<T>(settings: DbSettings, as: 'admin' | 'operator', fn: (db: Db) => Promise<T>): Promise<T> {
   const target = await resolveTarget(settings, as);
+  const pool = await openPool(target, settings.logger);
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
-    const pool = await openPool(target, settings.logger);
-    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    try {
-      return await fn({ kysely, pool, display: target.display, embedded: target.embedded });
-    } finally {
-      // Kysely ends the pool only if it used it; commands that took a raw
-      // client would otherwise keep the process alive for pg's idle timeout.
-      await kysely.destroy();
-      if (!pool.ended) await pool.end();
-    }
+    return await fn({ kysely, pool, display: target.display });
   } finally {
-    await target.close();
+    // Kysely ends the pool only if it used it; commands that took a raw
+    // client would otherwise keep the process alive for pg's idle timeout.
+    await kysely.destroy();
+    if (!pool.ended) await pool.end();
   }
 }
 

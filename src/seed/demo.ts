@@ -18,8 +18,6 @@ export interface DemoSeedResult {
   readonly mediaDir: string;
 }
 
-export const DEMO_ORGS = ['oak-trust', 'little-acorns', 'platform'] as const;
-
 const STRUCTURE_SQL = String.raw`
 create or replace function pg_temp.sid(t text) returns uuid language sql immutable
   as $$ select md5('trustctl-demo:' || t)::uuid $$;

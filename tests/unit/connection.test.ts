@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isLocalHost, parseDatabaseUrl, redactCommandLine } from '../../src/db/connection.js';
+import { isLocalHost, parseDatabaseUrl } from '../../src/db/connection.js';
+import { redactCommandLine } from '../../src/redact.js';
 import { RefusedError } from '../../src/errors.js';
 import { exitCodeFor } from '../../src/errors.js';
 

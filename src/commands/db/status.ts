@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ExitCode } from '../../errors.js';
 import { commandContext } from '../context.js';
 
 export function registerStatus(db: Command): void {
@@ -24,6 +25,6 @@ export function registerStatus(db: Command): void {
           ),
         ].join('\n'),
       );
-      if (result.migrations.some((m) => m.state === 'changed')) process.exitCode = 3;
+      if (result.migrations.some((m) => m.state === 'changed')) process.exitCode = ExitCode.verificationFailed;
     });
 }
