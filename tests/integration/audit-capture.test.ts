@@ -10,23 +10,23 @@ beforeAll(async () => {
 });
 afterAll(() => db?.drop());
 
-async function openSession(role: 'trustctl_test_op' | 'trustctl_test_op2' = 'trustctl_test_op', orgs = ['oak-trust']) {
-  return db.withClient(role, async (c) => {
+async function openSession(): Promise<string> {
+  return db.withClient('trustctl_test_op', async (c) => {
     const res = await c.query(
-      `select session_id from app.begin_operator_session('audit test', 'T-1', $1, false, 'vitest', 'ci', 'ci')`,
-      [orgs],
+      `select session_id from app.begin_operator_session('audit test', 'T-1', array['oak-trust'], false, 'vitest', 'ci', 'ci')`,
     );
     return res.rows[0].session_id as string;
   });
 }
 
 describe('append-only', () => {
-  const snapshot = async () =>
+  // The trail up to event upTo (everything when omitted): its last id and a hash of its rows.
+  const snapshot = async (upTo?: string) =>
     (
       await db.admin.query(
         `select max(id) as max, md5(string_agg(id::text || action || coalesce(target_id, ''), ',' order by id)) as h
-           from audit_events where id <= $1`,
-        [Number.MAX_SAFE_INTEGER],
+           from audit_events where $1::bigint is null or id <= $1::bigint`,
+        [upTo ?? null],
       )
     ).rows[0];
 
@@ -43,7 +43,7 @@ describe('append-only', () => {
     it(`refuses UPDATE, DELETE and TRUNCATE of audit_events as the ${who}`, async () => {
       const session = who === 'operator' ? await openSession() : null;
       const before = await snapshot();
-      const c = who === 'operator' ? await db.connect('trustctl_test_op') : await db.admin.connect();
+      const c = await db.connect(who === 'operator' ? 'trustctl_test_op' : 'admin');
       const outcomes: Record<string, string> = {};
       try {
         for (const [op, stmt] of [
@@ -61,18 +61,10 @@ describe('append-only', () => {
           await c.query('rollback');
         }
       } finally {
-        if ('release' in c) (c as unknown as { release: () => void }).release();
-        else await c.end();
+        await c.end();
       }
       expect(outcomes).toEqual(expected[who]);
-      const after = (
-        await db.admin.query(
-          `select max(id) as max, md5(string_agg(id::text || action || coalesce(target_id, ''), ',' order by id)) as h
-             from audit_events where id <= $1`,
-          [before.max],
-        )
-      ).rows[0];
-      expect(after).toEqual(before);
+      expect(await snapshot(before.max)).toEqual(before);
     });
   }
 
@@ -99,13 +91,9 @@ describe('capture', () => {
       [teacher, OAK_PRIMARY],
     );
     const noteId = note.rows[0].id as string;
-    await db.withClient('trustctl_test_app', async (c) => {
-      await c.query('begin');
-      await c.query(`select set_config('app.user_id', $1, true)`, [teacher]);
-      const res = await c.query(`update notes set body = 'Secret new wording about the child' where id = $1`, [noteId]);
-      expect(res.rowCount).toBe(1);
-      await c.query('commit');
-    });
+    const res = await db.inTransaction('trustctl_test_app', { 'app.user_id': teacher }, (c) =>
+      c.query(`update notes set body = 'Secret new wording about the child' where id = $1`, [noteId]), { commit: true });
+    expect(res.rowCount).toBe(1);
     const ev = await db.admin.query(
       `select actor_type, actor_id, action, target_id, subject_ids, context, operator_session_id
          from audit_events where target_id = $1 and action = 'notes.update'`,
@@ -125,13 +113,9 @@ describe('capture', () => {
   it('records an operator’s change with the operator session, reason and ticket', async () => {
     const session = await openSession();
     const child = demoId('child:oak-primary:2');
-    await db.withClient('trustctl_test_op', async (c) => {
-      await c.query('begin');
-      await c.query(`select set_config('app.operator_session', $1, true)`, [session]);
-      const res = await c.query(`update children set preferred_name = 'Bee' where id = $1`, [child]);
-      expect(res.rowCount).toBe(1);
-      await c.query('commit');
-    });
+    const res = await db.inTransaction('trustctl_test_op', { 'app.operator_session': session }, (c) =>
+      c.query(`update children set preferred_name = 'Bee' where id = $1`, [child]), { commit: true });
+    expect(res.rowCount).toBe(1);
     const ev = await db.admin.query(
       `select actor_type, actor_id, operator_session_id, reason, ticket, subject_ids from audit_events
         where target_id = $1 and action = 'children.update'`,
@@ -152,13 +136,11 @@ describe('capture', () => {
   it('records deletes, and the start and end of operator sessions', async () => {
     const session = await openSession();
     const shift = await db.admin.query(`select id from rota_shifts where org_id = $1 order by id limit 1`, [OAK]);
-    await db.withClient('trustctl_test_op', async (c) => {
-      await c.query('begin');
-      await c.query(`select set_config('app.operator_session', $1, true)`, [session]);
-      expect((await c.query(`delete from rota_shifts where id = $1`, [shift.rows[0].id])).rowCount).toBe(1);
-      await c.query('commit');
-      expect((await c.query(`select app.end_operator_session($1, 'success') as ok`, [session])).rows[0].ok).toBe(true);
-    });
+    const deleted = await db.inTransaction('trustctl_test_op', { 'app.operator_session': session }, (c) =>
+      c.query(`delete from rota_shifts where id = $1`, [shift.rows[0].id]), { commit: true });
+    expect(deleted.rowCount).toBe(1);
+    const ended = await db.withClient('trustctl_test_op', (c) => c.query(`select app.end_operator_session($1, 'success') as ok`, [session]));
+    expect(ended.rows[0].ok).toBe(true);
     const ev = await db.admin.query(
       `select action, outcome from audit_events where operator_session_id = $1 order by id`,
       [session],

@@ -146,6 +146,38 @@ describe('working commands', () => {
   });
 });
 
+describe('interruption', () => {
+  it('Ctrl-C closes the operator session as interrupted and exits 130', async () => {
+    // Hold a lock so the command is caught mid-work, inside its session.
+    const locker = await db.connect('admin');
+    await locker.query('begin');
+    await locker.query('lock table children in access exclusive mode');
+    const before = await sessions();
+    try {
+      const result = await runCli(['org', 'show', 'oak-trust', '--reason', 'will be interrupted'], {
+        env: { DATABASE_URL: opUrl },
+        onSpawn: (child) => {
+          const poll = setInterval(async () => {
+            if ((await sessions()) > before) {
+              clearInterval(poll);
+              child.kill('SIGINT');
+            }
+          }, 100);
+        },
+      });
+      expect(result.code).toBe(130);
+      expect(result.stderr).toMatch(/interrupted \(SIGINT\)/);
+    } finally {
+      await locker.query('rollback');
+      await locker.end();
+    }
+    const row = (await db.admin.query(`select outcome, ended_at from operator_sessions where reason = 'will be interrupted'`)).rows;
+    expect(row).toHaveLength(1);
+    expect(row[0].outcome).toBe('interrupted');
+    expect(row[0].ended_at).not.toBeNull();
+  });
+});
+
 describe('demo', () => {
   it('runs end to end on a fresh embedded database, and a second run changes nothing', async () => {
     const home = await mkdtemp(join(tmpdir(), 'trustctl-demo-'));

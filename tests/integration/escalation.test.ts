@@ -15,17 +15,9 @@ const SA = demoId('staff:oak-primary:site_admin:1');
 const LAC = demoId('child:little-acorns-nursery:1');
 const LAN = demoId('site:little-acorns-nursery');
 
-async function asUser<T>(user: string, fn: (q: (sql: string, params?: unknown[]) => Promise<{ rows: any[]; rowCount: number | null }>) => Promise<T>): Promise<T> {
-  return db.withClient('trustctl_test_app', async (c) => {
-    await c.query('begin');
-    try {
-      await c.query(`select set_config('app.user_id', $1, true)`, [user]);
-      return await fn((sql, params) => c.query(sql, params as unknown[]));
-    } finally {
-      await c.query('rollback');
-    }
-  });
-}
+type Query = (sql: string, params?: unknown[]) => Promise<{ rows: any[]; rowCount: number | null }>;
+const asUser = <T>(user: string, fn: (q: Query) => Promise<T>): Promise<T> =>
+  db.inTransaction('trustctl_test_app', { 'app.user_id': user }, (c) => fn((sql, params) => c.query(sql, params)));
 const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: { code?: string }) => e.code);
 
 describe('ids are matched with their tenant key', () => {

@@ -102,16 +102,11 @@ describe('the catalog-driven isolation matrix', () => {
 });
 
 describe('what each persona does see (the matrix is not vacuous)', () => {
+  // Rows an app user (by demo name) sees, or, with userName null, an operator with settings.
   async function visible(userName: string | null, sql: string, settings: Record<string, string> = {}) {
     const login = userName === null ? 'trustctl_test_op' : 'trustctl_test_app';
-    return db.withClient(login, async (c) => {
-      await c.query('begin');
-      if (userName) await c.query(`select set_config('app.user_id', $1, true)`, [demoId(userName)]);
-      for (const [k, v] of Object.entries(settings)) await c.query('select set_config($1, $2, true)', [k, v]);
-      const res = await c.query(sql);
-      await c.query('rollback');
-      return res.rows;
-    });
+    const context = userName === null ? settings : { 'app.user_id': demoId(userName), ...settings };
+    return (await db.inTransaction(login, context, (c) => c.query(sql))).rows;
   }
   async function truth(sql: string, params: unknown[] = []) {
     return (await db.admin.query(sql, params)).rows;

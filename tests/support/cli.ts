@@ -1,6 +1,6 @@
 // Runs the built binary (npm test builds first) and captures what a person
 // or a script would see.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../bin/trustctl.js', import.meta.url));
@@ -11,7 +11,10 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export function runCli(args: string[], { env = {}, input }: { env?: Record<string, string | undefined>; input?: string } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  { env = {}, input, onSpawn }: { env?: Record<string, string | undefined>; input?: string; onSpawn?: (child: ChildProcess) => void } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       env: { ...process.env, DATABASE_URL: undefined, CI: 'true', FORCE_COLOR: '0', ...env },
@@ -24,5 +27,6 @@ export function runCli(args: string[], { env = {}, input }: { env?: Record<strin
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(input ?? '');
+    onSpawn?.(child);
   });
 }

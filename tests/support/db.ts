@@ -9,10 +9,21 @@ export interface TestDatabase {
   readonly name: string;
   /** Superuser pool on this database: for fixtures and independent checks. */
   readonly admin: pg.Pool;
-  /** A new connected client as a test login role. Caller ends it (or use withClient). */
-  connect(role: TestRoleName): Promise<pg.Client>;
+  /** A new connected client as a test login role (or the superuser). Caller ends it (or use withClient). */
+  connect(role: TestRoleName | 'admin'): Promise<pg.Client>;
   /** Runs fn with a client as role, always ending it. */
-  withClient<T>(role: TestRoleName, fn: (client: pg.Client) => Promise<T>): Promise<T>;
+  withClient<T>(role: TestRoleName | 'admin', fn: (client: pg.Client) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn in one transaction as role, with the given settings set
+   * transaction-locally (app.user_id, app.operator_session); commits when
+   * commit is true, else rolls back.
+   */
+  inTransaction<T>(
+    role: TestRoleName,
+    settings: Readonly<Record<string, string>>,
+    fn: (client: pg.Client) => Promise<T>,
+    options?: { commit?: boolean },
+  ): Promise<T>;
   /** postgres:// URL for a role (or 'admin'), for running the CLI. */
   url(role: TestRoleName | 'admin'): string;
   drop(): Promise<void>;
@@ -45,23 +56,40 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     await bootstrap.end();
   }
   const admin = new pg.Pool({ ...configFor('admin', name), max: 3 });
-  const connect = async (role: TestRoleName): Promise<pg.Client> => {
+  const connect = async (role: TestRoleName | 'admin'): Promise<pg.Client> => {
     const client = new pg.Client(configFor(role, name));
     await client.connect();
     return client;
+  };
+  const withClient = async <T>(role: TestRoleName | 'admin', fn: (client: pg.Client) => Promise<T>): Promise<T> => {
+    const client = await connect(role);
+    try {
+      return await fn(client);
+    } finally {
+      await client.end();
+    }
   };
   return {
     name,
     admin,
     connect,
-    async withClient(role, fn) {
-      const client = await connect(role);
-      try {
-        return await fn(client);
-      } finally {
-        await client.end();
-      }
-    },
+    withClient,
+    inTransaction: (role, settings, fn, { commit = false } = {}) =>
+      withClient(role, async (client) => {
+        await client.query('begin');
+        let committed = false;
+        try {
+          for (const [k, v] of Object.entries(settings)) await client.query('select set_config($1, $2, true)', [k, v]);
+          const result = await fn(client);
+          if (commit) {
+            await client.query('commit');
+            committed = true;
+          }
+          return result;
+        } finally {
+          if (!committed) await client.query('rollback');
+        }
+      }),
     url(role) {
       const c = configFor(role, name);
       return `postgres://${c.user}:${encodeURIComponent(String(c.password))}@${c.host}:${c.port}/${name}`;
