@@ -92,6 +92,53 @@ export interface AuditEventsTable {
   hash: Buffer | null;
 }
 
+export interface DsarRequestsTable {
+  org_id: string;
+  site_id: string | null;
+  id: Generated<string>;
+  reference: string;
+  subject_type: string;
+  subject_id: string;
+  received_on: DateOnly;
+  due_on: DateOnly;
+  extended_due_on: DateOnly | null;
+  extension_reason: string | null;
+  status: Generated<string>;
+  created_at: Timestamp;
+  created_by_session: string | null;
+  closed_at: Timestamp | null;
+  closure_note: string | null;
+  last_exported_at: Timestamp | null;
+  last_bundle_sha256: string | null;
+}
+
+export interface MediaFilesTable {
+  org_id: string;
+  site_id: string;
+  id: Generated<string>;
+  child_id: string | null;
+  uploaded_by: string | null;
+  storage_key: string;
+  content_type: string;
+  size_bytes: string;
+  sha256: string;
+  caption: string | null;
+  created_at: Timestamp;
+}
+
+export interface RetentionPoliciesTable {
+  org_id: string;
+  site_id: string | null;
+  id: Generated<string>;
+  category: string;
+  keep_for: unknown;
+  clock: string;
+  action: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  set_by_session: string | null;
+}
+
 export interface Database {
   organisations: OrganisationsTable;
   sites: SitesTable;
@@ -99,4 +146,7 @@ export interface Database {
   children: ChildrenTable;
   operator_sessions: OperatorSessionsTable;
   audit_events: AuditEventsTable;
+  dsar_requests: DsarRequestsTable;
+  media_files: MediaFilesTable;
+  retention_policies: RetentionPoliciesTable;
 }

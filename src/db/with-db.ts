@@ -4,6 +4,7 @@
 // stopped when the command ends (onShutdown, run by src/cli.ts).
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import Cursor from 'pg-cursor';
 import type { PoolConfig } from 'pg';
 import type { Logger } from 'pino';
 import { DatabaseUnavailableError } from '../errors.js';
@@ -63,8 +64,16 @@ export function describeConnectError(error: unknown, display: string): DatabaseU
   );
 }
 
+// DATE values stay 'YYYY-MM-DD' strings: pg's default turns them into a
+// Date at local midnight, which shifts the day in any time zone west of UTC.
+const DATE_OID = 1082;
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === DATE_OID ? (value: string) => value : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
 async function openPool(target: Target, logger: Logger): Promise<pg.Pool> {
-  const pool = new pg.Pool({ ...target.config, max: 4 });
+  const pool = new pg.Pool({ ...target.config, max: 4, types });
   pool.on('error', (error) => logger.warn({ err: error.message }, 'idle database connection failed'));
   try {
     const client = await pool.connect();
@@ -120,7 +129,7 @@ async function resolveTarget(settings: DbSettings, as: 'admin' | 'operator'): Pr
 async function withTarget<T>(settings: DbSettings, as: 'admin' | 'operator', fn: (db: Db) => Promise<T>): Promise<T> {
   const target = await resolveTarget(settings, as);
   const pool = await openPool(target, settings.logger);
-  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool, cursor: Cursor }) });
   try {
     return await fn({ kysely, pool, display: target.display });
   } finally {

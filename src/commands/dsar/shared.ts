@@ -1,0 +1,49 @@
+// Option parsing shared by the dsar commands: organisation, request
+// reference, and the operator session a DSAR job opens.
+import type { Command } from 'commander';
+import type { CommandContext } from '../context.js';
+import { parseSlug } from '../context.js';
+import type { OperatorSession } from '../../db/operator-session.js';
+
+/**
+ * The session reason for DSAR work: --reason if given, else the request
+ * itself ("Subject access request REF"), which is why the operator is there.
+ */
+export function dsarReason(ctx: CommandContext, reference: string | null, verb: string): string {
+  return ctx.options.reason ?? (reference ? `Subject access request ${reference}: ${verb}` : `Subject access requests: ${verb}`);
+}
+
+/** Runs DSAR work in an operator session scoped to the given organisations. */
+export async function withDsarSession<T>(
+  ctx: CommandContext,
+  scope: { readonly orgSlugs?: readonly string[]; readonly allOrgs?: boolean; readonly reason: string },
+  fn: (session: OperatorSession) => Promise<T>,
+): Promise<T> {
+  const { withOperatorDb } = await import('../../db/with-db.js');
+  const { withOperatorSession } = await import('../../db/operator-session.js');
+  return withOperatorDb(ctx.db, (db) =>
+    withOperatorSession(
+      db.kysely,
+      { ...scope, ticket: ctx.options.ticket, command: ctx.commandLine },
+      fn,
+      { logger: ctx.logger },
+    ),
+  );
+}
+
+/** The organisation option every DSAR command takes. */
+export function orgOption(cmd: Command): Command {
+  return cmd.requiredOption('--org <slug>', 'the organisation (trust or nursery group) that holds the data');
+}
+
+export function parseOrg(value: string): string {
+  return parseSlug(value);
+}
+
+/** Today's date where the operator is, as YYYY-MM-DD. */
+export function localToday(now = new Date()): string {
+  const y = now.getFullYear();
+  const m = String(now.getMonth() + 1).padStart(2, '0');
+  const d = String(now.getDate()).padStart(2, '0');
+  return `${y}-${m}-${d}`;
+}
