@@ -4,12 +4,13 @@ import { Command, CommanderError, Option } from 'commander';
 import { exitCodeFor, ExitCode, hintFor } from './errors.js';
 import { runInterruptCleanups, runShutdownCleanups } from './lifecycle.js';
 import { registerDbCommands } from './commands/db/index.js';
+import { registerDsarCommands } from './commands/dsar/index.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerOperatorCommands } from './commands/operator/index.js';
 import { registerOrgCommands } from './commands/org/index.js';
 import { registerSessionCommands } from './commands/session/index.js';
 
-export const VERSION = '0.1.0';
+import { VERSION } from './version.js';
 
 export function buildProgram(): Command {
   const program = new Command('trustctl')
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerDbCommands(program);
   registerOperatorCommands(program);
   registerOrgCommands(program);
+  registerDsarCommands(program);
   registerSessionCommands(program);
   registerDemoCommand(program);
 

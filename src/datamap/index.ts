@@ -5,12 +5,25 @@
 // it with the live catalog so a new table or person reference cannot be
 // forgotten.
 
-/** Kinds of data subject. Support staff are platform users of the platform organisation. */
-export type SubjectKind = 'child' | 'guardian' | 'staff' | 'user';
+/**
+ * Kinds of data subject. 'user' is any account (staff, guardian, support);
+ * 'any' is a column that may name a child or a user. Support staff are
+ * platform users of the platform organisation.
+ */
+export type SubjectKind = 'child' | 'guardian' | 'staff' | 'user' | 'any';
 
 /** What a DSAR export does with a table's rows about the subject. */
 export type DsarTreatment =
-  | { readonly kind: 'include' }
+  | {
+      readonly kind: 'include';
+      /** Rows of this table matching column = value are withheld pending review. */
+      readonly withhold?: {
+        readonly column: string;
+        readonly equals: string;
+        readonly category: string;
+        readonly reason: string;
+      };
+    }
   | { readonly kind: 'withheld_pending_review'; readonly category: string; readonly reason: string }
   | { readonly kind: 'exclude'; readonly reason: string };
 
@@ -30,6 +43,8 @@ export interface SubjectReference {
   readonly kind: SubjectKind;
   /** How the row relates to the person: it IS them, is ABOUT them, or was made BY them. */
   readonly relation: 'is' | 'about' | 'by';
+  /** The column is an array of ids (uuid[]), not one id. */
+  readonly array?: true;
 }
 
 export interface TableMap {
@@ -178,8 +193,15 @@ export const dataMap: readonly TableMap[] = [
       { column: 'author_id', kind: 'staff', relation: 'by' },
     ],
     retention: { category: 'notes', clock: 'created_at' },
-    // Sensitive notes are withheld by the DSAR module row by row (kind = 'sensitive').
-    dsar: include,
+    dsar: {
+      kind: 'include',
+      withhold: {
+        column: 'kind',
+        equals: 'sensitive',
+        category: 'sensitive_notes',
+        reason: 'Sensitive notes may hold third parties’ data or be exempt (serious harm); released only after review.',
+      },
+    },
     erasure: { row: 'delete', columns: { body: 'redact' } },
   },
   {
@@ -253,7 +275,7 @@ export const dataMap: readonly TableMap[] = [
     tenantKey: site,
     idColumn: 'id',
     purpose: 'The audit trail of changes to and reads of personal data.',
-    subjects: [],
+    subjects: [{ column: 'subject_ids', kind: 'any', relation: 'about', array: true }],
     retention: { category: 'audit_events', clock: 'occurred_at' },
     dsar: exclude('Security records; the subject’s id in them is kept so the trail stays verifiable.'),
     erasure: { row: 'keep', columns: {} },
@@ -273,7 +295,7 @@ export const dataMap: readonly TableMap[] = [
     tenantKey: site,
     idColumn: 'id',
     purpose: 'Legal holds that stop records being deleted.',
-    subjects: [{ column: 'subject_id', kind: 'user', relation: 'about' }],
+    subjects: [{ column: 'subject_id', kind: 'any', relation: 'about' }],
     retention: null,
     dsar: exclude('Legal proceedings; disclosed, where required, by the DPO.'),
     erasure: { row: 'keep', columns: {} },
@@ -293,9 +315,11 @@ export const dataMap: readonly TableMap[] = [
     tenantKey: site,
     idColumn: 'id',
     purpose: 'Subject access requests and their due dates.',
-    subjects: [{ column: 'subject_id', kind: 'user', relation: 'about' }],
+    subjects: [{ column: 'subject_id', kind: 'any', relation: 'about' }],
     retention: { category: 'dsar', clock: 'created_at' },
-    dsar: include,
+    // Its status changes when a bundle is exported, so including it would
+    // make every export differ from the last; the manifest carries the request.
+    dsar: exclude('Request-handling record; this request’s reference and dates are in the bundle’s manifest.'),
     erasure: { row: 'keep', columns: {} },
   },
   {
@@ -303,7 +327,7 @@ export const dataMap: readonly TableMap[] = [
     tenantKey: site,
     idColumn: 'id',
     purpose: 'The ledger of erasures, so they survive a backup restore.',
-    subjects: [{ column: 'subject_id', kind: 'user', relation: 'about' }],
+    subjects: [{ column: 'subject_id', kind: 'any', relation: 'about' }],
     retention: null,
     dsar: exclude('Holds only the subject’s id, kept to re-apply the erasure.'),
     erasure: { row: 'keep', columns: {} },
@@ -339,3 +363,14 @@ export const dataMap: readonly TableMap[] = [
     erasure: { row: 'keep', columns: {} },
   },
 ];
+
+/**
+ * Whether a data-map reference of kind `ref` can name a subject of kind
+ * `subject` (a guardian or member of staff is also a 'user').
+ *
+ * @example
+ * refersTo('user', 'guardian') // true
+ */
+export function refersTo(ref: SubjectKind, subject: 'child' | 'guardian' | 'staff'): boolean {
+  return ref === subject || ref === 'any' || (ref === 'user' && subject !== 'child');
+}

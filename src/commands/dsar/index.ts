@@ -1,0 +1,23 @@
+// `trustctl dsar …`: subject access requests, from logging one to sending
+// a verifiable bundle.
+import type { Command } from 'commander';
+import { registerDsarExport } from './export.js';
+import { registerDsarVerify } from './verify.js';
+import { registerRequestClose } from './request/close.js';
+import { registerRequestExtend } from './request/extend.js';
+import { registerRequestList } from './request/list.js';
+import { registerRequestOpen } from './request/open.js';
+
+export function registerDsarCommands(program: Command): void {
+  const dsar = program
+    .command('dsar')
+    .description('subject access requests: record them, export verifiable bundles, track due dates');
+  const request = dsar.command('request').description('record, extend, close and list subject access requests');
+  registerRequestOpen(request);
+  registerRequestExtend(request);
+  registerRequestClose(request);
+  registerRequestList(request);
+  registerDsarExport(dsar);
+  registerDsarVerify(dsar);
+  registerRequestList(dsar);
+}

@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { commandContext } from '../context.js';
+import { ExitCode, RefusedError } from '../../errors.js';
+
+async function readPassphrase(fromStdin: boolean, interactive: boolean): Promise<string | undefined> {
+  if (fromStdin) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    const value = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    if (value === '') throw new RefusedError('--passphrase-stdin: standard input was empty');
+    return value;
+  }
+  if (interactive) {
+    const { password } = await import('@inquirer/prompts');
+    return password({ message: 'Bundle passphrase:', mask: true });
+  }
+  return undefined;
+}
+
+export function registerDsarVerify(dsar: Command): void {
+  dsar
+    .command('verify')
+    .argument('<bundle.zip>', 'a bundle written by trustctl dsar export')
+    .description(
+      'check a bundle offline: every file’s size and SHA-256 against manifest.json, and that no file\n' +
+        'is missing or extra. Exit 0 if it is intact, 3 with one line per problem otherwise.',
+    )
+    .option('--passphrase-stdin', 'read an encrypted bundle’s passphrase from standard input')
+    .action(async (path: string, opts: { passphraseStdin?: boolean }, cmd: Command) => {
+      const ctx = await commandContext(cmd);
+      const { verifyBundle } = await import('../../dsar/verify.js');
+      let passphrase: string | undefined;
+      if (opts.passphraseStdin) passphrase = await readPassphrase(true, false);
+      let result;
+      try {
+        result = await verifyBundle(path, passphrase ? { passphrase } : {});
+      } catch (error) {
+        // An encrypted bundle on a TTY: ask for the passphrase once.
+        if (!passphrase && ctx.interactive && error instanceof RefusedError && /is encrypted/.test(error.message)) {
+          passphrase = await readPassphrase(false, true);
+          result = await verifyBundle(path, { passphrase });
+        } else {
+          throw error;
+        }
+      }
+      ctx.print(result, () =>
+        result.ok
+          ? `OK: ${path}: ${result.filesChecked} files match manifest.json (request ${result.reference}, subject ${result.subjectId}, as of ${result.asOf})`
+          : [`FAILED: ${path}: ${result.problems.length} problem(s)`, ...result.problems.map((p) => `INVALID: ${p}`)].join('\n'),
+      );
+      if (!result.ok) process.exitCode = ExitCode.verificationFailed;
+    });
+}

@@ -1,0 +1,565 @@
+// A subject access export: everything the data map links to one person,
+// read in one REPEATABLE READ snapshot, streamed into data files, a report
+// and a manifest, zipped deterministically, recorded in the audit trail with
+// the bundle's SHA-256. The zip is written beside its final name and renamed
+// only after the audit event has committed, so a bundle never exists without
+// its record.
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { access, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { extname, join, resolve, sep } from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import { sql, type Transaction } from 'kysely';
+import type { Logger } from 'pino';
+import { RefusedError } from '../errors.js';
+import { onInterrupt } from '../lifecycle.js';
+import type { OperatorSession } from '../db/operator-session.js';
+import type { Database } from '../db/schema.js';
+import { HashedFileWriter, type WrittenFile } from './hashed-file.js';
+import { planSubjectRead, REVIEW_CATEGORIES, type ReviewCategory, type TableReadPlan } from './plan.js';
+import {
+  article15Section,
+  readmeText,
+  reportHead,
+  reportTail,
+  sectionClose,
+  sectionOpen,
+  sectionRow,
+  withheldSection,
+  type ReportHeader,
+  type RetentionLine,
+} from './report.js';
+import { findDsarRequest, type DsarRequest } from './requests.js';
+import { describeSubject, findOrganisation, findSubjects, type DsarSubject, type OrganisationRef } from './subject.js';
+import { writeZip } from './zip.js';
+
+export const BUNDLE_FORMAT = 'trustctl-dsar-bundle/1';
+
+export interface ExportInput {
+  readonly orgSlug: string;
+  readonly subject: { readonly id: string } | { readonly email: string };
+  readonly reference: string;
+  readonly outDir: string;
+  /** Categories released after review; needs a reviewer. */
+  readonly include: readonly ReviewCategory[];
+  readonly reviewer: string | null;
+  /** Where media files live (storage_key is relative to it). */
+  readonly mediaDir: string;
+  /** Encrypt with a generated passphrase (returned once, never logged). */
+  readonly encrypt: boolean;
+  /** Replace an existing bundle file. */
+  readonly force: boolean;
+  /** Picks one of several matching subjects (a prompt on a TTY); refuses without it. */
+  readonly pickSubject?: (candidates: readonly DsarSubject[]) => Promise<DsarSubject>;
+  readonly toolVersion: string;
+}
+
+export interface BundleFile {
+  readonly path: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly rows?: number;
+}
+
+export interface WithheldEntry {
+  readonly table: string;
+  readonly category: ReviewCategory;
+  readonly rows: number;
+  readonly reason: string;
+}
+
+export interface ReleasedEntry {
+  readonly table: string;
+  readonly category: ReviewCategory;
+  readonly rows: number;
+  readonly reviewer: string;
+}
+
+export interface UnavailableMedia {
+  readonly media_id: string;
+  readonly storage_key: string;
+  readonly problem: string;
+}
+
+export interface Manifest {
+  readonly format: string;
+  readonly request: {
+    readonly reference: string;
+    readonly received_on: string;
+    readonly due_on: string;
+    readonly extended_due_on: string | null;
+  };
+  readonly organisation: { readonly id: string; readonly slug: string; readonly name: string };
+  readonly subject: { readonly type: string; readonly id: string; readonly site_id: string | null };
+  readonly as_of: string;
+  readonly as_of_basis: string;
+  readonly tool: { readonly name: string; readonly version: string };
+  readonly schema_version: string;
+  readonly files: readonly BundleFile[];
+  readonly withheld: readonly WithheldEntry[];
+  readonly released: readonly ReleasedEntry[];
+  readonly excluded: ReadonlyArray<{ readonly table: string; readonly reason: string }>;
+  readonly media_unavailable: readonly UnavailableMedia[];
+}
+
+export interface ExportResult {
+  readonly path: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly manifestSha256: string;
+  readonly encrypted: boolean;
+  /** Shown once to the person exporting; never logged or stored. */
+  readonly passphrase: string | null;
+  readonly asOf: string;
+  readonly snapshotAt: string;
+  readonly organisation: OrganisationRef;
+  readonly subject: DsarSubject;
+  readonly request: DsarRequest;
+  readonly rows: Readonly<Record<string, number>>;
+  readonly files: number;
+  readonly withheld: readonly WithheldEntry[];
+  readonly released: readonly ReleasedEntry[];
+  readonly mediaUnavailable: readonly UnavailableMedia[];
+  readonly auditEventId: string;
+}
+
+type AnyTrx = Transaction<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A file-name-safe form of the request reference. */
+export function bundleFileName(reference: string, encrypted: boolean): string {
+  return `${reference.replace(/[^A-Za-z0-9._-]/g, '_')}${encrypted ? '.encrypted' : ''}.zip`;
+}
+
+/** A passphrase for an encrypted bundle: 120 random bits, in groups people can read out. */
+export function generatePassphrase(): string {
+  const alphabet = 'abcdefghjkmnpqrstuvwxyz23456789';
+  const bytes = randomBytes(24);
+  const chars = [...bytes].map((b) => alphabet[b % alphabet.length]).join('');
+  return chars.match(/.{6}/g)!.join('-');
+}
+
+async function recordRefusal(
+  session: OperatorSession,
+  org: OrganisationRef,
+  detail: { readonly reference: string; readonly subjectId: string | null; readonly why: string },
+): Promise<void> {
+  await session.transaction(async (trx) => {
+    await sql`select app.audit_record(${org.id}::uuid, null, 'dsar.export', 'dsar_request', ${detail.reference},
+      ${detail.subjectId ? [detail.subjectId] : []}::uuid[], 'refused', ${JSON.stringify({ refused: detail.why })}::jsonb)`.execute(
+      trx,
+    );
+  });
+}
+
+// Chronological order where a table has a time column, then the id, so the
+// same rows always come out in the same order.
+function orderColumns(plan: TableReadPlan, columns: readonly string[]): string[] {
+  const clock = plan.map.retention?.clock;
+  const order = clock && columns.includes(clock) ? [clock] : [];
+  return [...order, plan.map.idColumn];
+}
+
+async function tableColumns(trx: AnyTrx, table: string): Promise<string[]> {
+  const res = await sql<{ attname: string }>`
+    select a.attname from pg_catalog.pg_attribute a
+    where a.attrelid = ${`public.${table}`}::regclass and a.attnum > 0 and not a.attisdropped
+    order by a.attnum`.execute(trx);
+  return res.rows.map((r) => r.attname);
+}
+
+function csvLine(values: readonly unknown[]): string {
+  return stringify([
+    values.map((v) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v))),
+  ]);
+}
+
+interface Parts {
+  own: boolean;
+  ownWithheldRows: boolean;
+  by: boolean;
+}
+
+/**
+ * The WHERE condition for a table's rows: own rows (optionally only those
+ * not withheld row by row), and records BY the subject when released.
+ */
+function condition(plan: TableReadPlan, subjectId: string, parts: Parts) {
+  const ownMatch = sql.join(
+    plan.ownColumns.map((c) => sql`${sql.ref(`t.${c}`)} = ${subjectId}::uuid`),
+    sql` or `,
+  );
+  const byMatch = sql.join(
+    plan.byColumns.map((c) => sql`${sql.ref(`t.${c}`)} = ${subjectId}::uuid`),
+    sql` or `,
+  );
+  const clauses = [];
+  if (parts.own && plan.ownColumns.length > 0) {
+    const rw = plan.rowWithheld;
+    if (rw && !parts.ownWithheldRows) {
+      clauses.push(sql`((${ownMatch}) and ${sql.ref(`t.${rw.column}`)} is distinct from ${rw.equals})`);
+    } else {
+      clauses.push(sql`(${ownMatch})`);
+    }
+  } else if (!parts.own && parts.ownWithheldRows && plan.rowWithheld && plan.ownColumns.length > 0) {
+    clauses.push(sql`((${ownMatch}) and ${sql.ref(`t.${plan.rowWithheld.column}`)} = ${plan.rowWithheld.equals})`);
+  }
+  if (parts.by && plan.byColumns.length > 0) {
+    const notOwn = plan.ownColumns.length > 0 ? sql` and not coalesce(${ownMatch}, false)` : sql``;
+    clauses.push(sql`((${byMatch})${notOwn})`);
+  }
+  return clauses.length === 0 ? sql`false` : sql.join(clauses, sql` or `);
+}
+
+async function countRows(trx: AnyTrx, plan: TableReadPlan, orgId: string, subjectId: string, parts: Parts) {
+  const res = await sql<{ n: string }>`
+    select count(*) as n from ${sql.table(plan.map.table)} t
+    where t.org_id = ${orgId}::uuid and (${condition(plan, subjectId, parts)})`.execute(trx);
+  return Number(res.rows[0]!.n);
+}
+
+function retentionLines(
+  plans: readonly TableReadPlan[],
+  policies: ReadonlyArray<{ category: string; site_id: string | null; keep_for: string; clock: string; action: string }>,
+  siteId: string | null,
+): RetentionLine[] {
+  return plans.map((p) => {
+    const category = p.map.retention?.category;
+    const policy =
+      policies.find((x) => x.category === category && x.site_id !== null && x.site_id === siteId) ??
+      policies.find((x) => x.category === category && x.site_id === null);
+    if (!category || !policy) {
+      return { table: p.map.table, period: 'No fixed period is set; kept while it is needed for the purpose above. Ask our Data Protection Officer.' };
+    }
+    const from = policy.clock === 'child_25th_birthday' ? 'the child’s 25th birthday' : `its ${policy.clock.replace(/_/g, ' ')}`;
+    const then = { delete: 'deleted', anonymise: 'anonymised', archive: 'archived, then deleted' }[policy.action] ?? policy.action;
+    const keep = policy.keep_for === '00:00:00' ? 'Kept until' : `Kept for ${policy.keep_for} after`;
+    return { table: p.map.table, period: `${keep} ${from}, then ${then}.` };
+  });
+}
+
+/**
+ * Exports one subject's bundle through an open operator session.
+ *
+ * @example
+ * const r = await exportSubjectBundle(session, { orgSlug: 'oak-trust', subject: { id }, reference: 'DSAR-2026-001',
+ *   outDir: '.', include: [], reviewer: null, mediaDir, encrypt: false, force: false, toolVersion: '0.1.0' }, { logger })
+ */
+export async function exportSubjectBundle(
+  session: OperatorSession,
+  input: ExportInput,
+  { logger }: { logger: Logger },
+): Promise<ExportResult> {
+  for (const category of input.include) {
+    if (!(category in REVIEW_CATEGORIES)) {
+      throw new RefusedError(
+        `--include ${category}: no such category`,
+        `Categories: ${Object.keys(REVIEW_CATEGORIES).join(', ')}`,
+      );
+    }
+  }
+  if (input.include.length > 0 && !input.reviewer?.trim()) {
+    throw new RefusedError('--include releases withheld records, so it needs --reviewer "who reviewed them"');
+  }
+  const outDir = resolve(input.outDir);
+  await mkdir(outDir, { recursive: true });
+  const finalPath = join(outDir, bundleFileName(input.reference, input.encrypt));
+  if (!input.force && (await access(finalPath).then(() => true, () => false))) {
+    throw new RefusedError(`${finalPath} already exists`, 'Pass --force to replace it, or --out another directory');
+  }
+
+  const workDir = await mkdtemp(join(outDir, '.trustctl-dsar-'));
+  const unregister = onInterrupt(() => rm(workDir, { recursive: true, force: true }));
+  const partialPath = join(workDir, 'bundle.zip');
+  try {
+    const result = await session.transaction(
+      async (trxTyped) => {
+        const trx = trxTyped as unknown as AnyTrx;
+        await sql`set local timezone = 'UTC'`.execute(trx);
+        const org = await findOrganisation(trxTyped, input.orgSlug);
+        const request = await findDsarRequest(trxTyped, org, input.reference);
+        const subjectId = 'id' in input.subject ? input.subject.id : null;
+        const refuse = async (why: string, hint?: string): Promise<never> => {
+          await recordRefusal(session, org, { reference: input.reference, subjectId, why });
+          throw new RefusedError(why, hint);
+        };
+        if (request.status === 'closed') {
+          await refuse(`request "${request.reference}" is closed`, 'Open a new request to export again');
+        }
+        let candidates = await findSubjects(trxTyped, org.id, input.subject);
+        if (candidates.length === 0) {
+          await refuse(
+            `no child, guardian or staff member ${'id' in input.subject ? input.subject.id : 'with that email'} in ${org.slug}`,
+            'Check the id or email; subjects are looked up only inside --org',
+          );
+        }
+        if (candidates.length > 1) {
+          if (!input.pickSubject) {
+            await refuse(
+              `--subject matches ${candidates.length} people in ${org.slug}: ${candidates.map(describeSubject).join('; ')}`,
+              'Pass the id of the one you mean',
+            );
+          }
+          candidates = [await input.pickSubject!(candidates)];
+        }
+        const subject = candidates[0]!;
+        if (subject.id !== request.subjectId) {
+          await refuse(
+            `request "${request.reference}" is about ${request.subjectType} ${request.subjectId}, not ${describeSubject(subject)}`,
+            'Check --request and --subject',
+          );
+        }
+
+        const snapshot = await sql<{ now: Date; schema: string | null }>`
+          select transaction_timestamp() as now,
+                 (select max(name) from public.trustctl_migrations) as schema`.execute(trx);
+        const snapshotAt = snapshot.rows[0]!.now;
+        // The bundle's as_of is the last recorded change to the subject's
+        // records in this snapshot, so the same data gives the same bytes.
+        const lastChange = await sql<{ at: Date | null }>`
+          select max(recorded_at) as at from public.audit_events
+          where org_id = ${org.id}::uuid and subject_ids @> array[${subject.id}::uuid]
+            and target_type is distinct from 'dsar_requests'
+            and action ~ '\\.(insert|update|delete)$'`.execute(trx);
+        const asOfDate = lastChange.rows[0]!.at ?? snapshotAt;
+        const asOf = asOfDate.toISOString();
+        const released = new Set(input.include);
+        const reviewer = input.reviewer?.trim() ?? '';
+
+        const plan = planSubjectRead(subject.type);
+        await mkdir(join(workDir, 'files', 'data'), { recursive: true });
+        await mkdir(join(workDir, 'files', 'media'), { recursive: true });
+        await mkdir(join(workDir, 'fragments'));
+        const files: BundleFile[] = [];
+        const rows: Record<string, number> = {};
+        const withheld: WithheldEntry[] = [];
+        const releasedEntries: ReleasedEntry[] = [];
+        const exportedTables: TableReadPlan[] = [];
+
+        const note = (table: string, category: ReviewCategory, count: number, reason: string): void => {
+          if (count === 0) return;
+          if (released.has(category)) releasedEntries.push({ table, category, rows: count, reviewer });
+          else withheld.push({ table, category, rows: count, reason });
+        };
+
+        for (const t of plan.tables) {
+          const table = t.map.table;
+          if (t.tableWithheld) {
+            const count = await countRows(trx, t, org.id, subject.id, { own: true, ownWithheldRows: true, by: true });
+            note(table, t.tableWithheld.category, count, t.tableWithheld.reason);
+            if (!released.has(t.tableWithheld.category)) continue;
+          } else {
+            if (t.rowWithheld) {
+              const count = await countRows(trx, t, org.id, subject.id, { own: false, ownWithheldRows: true, by: false });
+              note(table, t.rowWithheld.category, count, t.rowWithheld.reason);
+            }
+            if (t.byColumns.length > 0) {
+              const count = await countRows(trx, t, org.id, subject.id, { own: false, ownWithheldRows: false, by: true });
+              note(table, t.byWithheld.category, count, t.byWithheld.reason);
+            }
+          }
+          const parts: Parts = t.tableWithheld
+            ? { own: true, ownWithheldRows: true, by: true }
+            : {
+                own: true,
+                ownWithheldRows: t.rowWithheld ? released.has(t.rowWithheld.category) : true,
+                by: released.has(t.byWithheld.category),
+              };
+          const columns = await tableColumns(trx, table);
+          const total = await countRows(trx, t, org.id, subject.id, parts);
+          const json = new HashedFileWriter(join(workDir, 'files', 'data', `${table}.json`));
+          const csv = new HashedFileWriter(join(workDir, 'files', 'data', `${table}.csv`));
+          const html = new HashedFileWriter(join(workDir, 'fragments', `${table}.html`));
+          await csv.write(csvLine(columns));
+          await json.write('[');
+          await html.write(sectionOpen(table, t.map.purpose, columns, total));
+          let n = 0;
+          let query = trx
+            .selectFrom(sql`${sql.table(table)}`.as('t'))
+            .select(sql<Record<string, unknown>>`row_to_json(t)`.as('row'))
+            .where(sql<boolean>`t.org_id = ${org.id}::uuid and (${condition(t, subject.id, parts)})`);
+          for (const c of orderColumns(t, columns)) query = query.orderBy(sql.ref(`t.${c}`));
+          const stream = query.stream(500);
+          for await (const { row } of stream as AsyncIterable<{ row: Record<string, unknown> }>) {
+            await json.write(`${n === 0 ? '\n' : ',\n'}${JSON.stringify(row)}`);
+            await csv.write(csvLine(columns.map((c) => row[c])));
+            await html.write(sectionRow(columns, row));
+            n += 1;
+          }
+          if (n !== total) throw new Error(`${table}: counted ${total} rows but read ${n} in the same snapshot`);
+          await json.write(n === 0 ? ']\n' : '\n]\n');
+          await html.write(sectionClose(n));
+          await html.close();
+          files.push({ path: `data/${table}.json`, rows: n, ...(await json.close()) });
+          files.push({ path: `data/${table}.csv`, rows: n, ...(await csv.close()) });
+          rows[table] = n;
+          exportedTables.push(t);
+        }
+
+        // The subject's own media files, copied and checked against the hash
+        // the platform recorded when they were uploaded.
+        const mediaRoot = resolve(input.mediaDir);
+        const mediaUnavailable: UnavailableMedia[] = [];
+        if (subject.type === 'child') {
+          const media = trx
+            .selectFrom('media_files as t')
+            .select(['t.id', 't.storage_key', 't.sha256', 't.size_bytes'])
+            .where('t.org_id', '=', org.id)
+            .where('t.child_id', '=', subject.id)
+            .orderBy('t.id')
+            .stream(200);
+          for await (const m of media as AsyncIterable<{ id: string; storage_key: string; sha256: string }>) {
+            const source = resolve(mediaRoot, m.storage_key);
+            const unavailable = (problem: string) =>
+              mediaUnavailable.push({ media_id: m.id, storage_key: m.storage_key, problem });
+            if (!source.startsWith(mediaRoot + sep)) {
+              unavailable('storage key points outside the media store');
+              continue;
+            }
+            const exists = await stat(source).then((s) => s.isFile(), () => false);
+            if (!exists) {
+              unavailable(`file not found in the media store (${mediaRoot})`);
+              continue;
+            }
+            const name = `media/${m.id}${extname(m.storage_key).toLowerCase()}`;
+            const out = new HashedFileWriter(join(workDir, 'files', name));
+            await out.pipeFrom(createReadStream(source));
+            const written = await out.close();
+            if (written.sha256 !== m.sha256) {
+              await rm(join(workDir, 'files', name));
+              unavailable('file content differs from the SHA-256 recorded at upload');
+              continue;
+            }
+            files.push({ path: name, ...written });
+          }
+          for (const u of mediaUnavailable) logger.warn({ media: u.media_id, problem: u.problem }, 'media file left out');
+        }
+
+        // index.html: the report, assembled from the per-table fragments.
+        const header: ReportHeader = {
+          organisation: org.name,
+          subjectName: subject.name,
+          subjectType: subject.type,
+          reference: request.reference,
+          receivedOn: request.receivedOn,
+          dueOn: request.effectiveDueOn,
+          asOf,
+        };
+        const policies = await sql<{
+          category: string;
+          site_id: string | null;
+          keep_for: string;
+          clock: string;
+          action: string;
+        }>`select category, site_id, keep_for::text as keep_for, clock, action from public.retention_policies
+           where org_id = ${org.id}::uuid order by category, site_id nulls first`.execute(trx);
+        const index = new HashedFileWriter(join(workDir, 'files', 'index.html'));
+        await index.write(reportHead(header));
+        for (const t of exportedTables) {
+          await index.pipeFrom(createReadStream(join(workDir, 'fragments', `${t.map.table}.html`)));
+        }
+        await index.write(withheldSection(withheld));
+        await index.write(
+          article15Section({
+            organisation: org.name,
+            purposes: exportedTables.map((t) => ({ table: t.map.table, purpose: t.map.purpose })),
+            retention: retentionLines(exportedTables, policies.rows, subject.siteId),
+          }),
+        );
+        await index.write(reportTail());
+        files.push({ path: 'index.html', ...(await index.close()) });
+
+        const readme = new HashedFileWriter(join(workDir, 'files', 'README.txt'));
+        await readme.write(readmeText({ ...header, files: files.length + 1, withheld }));
+        files.push({ path: 'README.txt', ...(await readme.close()) });
+
+        files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+        const manifest: Manifest = {
+          format: BUNDLE_FORMAT,
+          request: {
+            reference: request.reference,
+            received_on: request.receivedOn,
+            due_on: request.dueOn,
+            extended_due_on: request.extendedDueOn,
+          },
+          organisation: { id: org.id, slug: org.slug, name: org.name },
+          subject: { type: subject.type, id: subject.id, site_id: subject.siteId },
+          as_of: asOf,
+          as_of_basis: 'last recorded change to the subject’s records in the export’s snapshot',
+          tool: { name: 'trustctl', version: input.toolVersion },
+          schema_version: snapshot.rows[0]!.schema ?? 'unknown',
+          files,
+          withheld,
+          released: releasedEntries,
+          excluded: plan.excluded,
+          media_unavailable: mediaUnavailable,
+        };
+        const manifestFile = new HashedFileWriter(join(workDir, 'files', 'manifest.json'));
+        await manifestFile.write(`${JSON.stringify(manifest, null, 2)}\n`);
+        const manifestWritten: WrittenFile = await manifestFile.close();
+
+        // Entry order: what a person opens first, then the data.
+        const first = ['README.txt', 'index.html', 'manifest.json'];
+        const entries = [...first, ...files.map((f) => f.path).filter((p) => !first.includes(p))].map((name) => ({
+          name,
+          source: join(workDir, 'files', name),
+        }));
+        const passphrase = input.encrypt ? generatePassphrase() : null;
+        const zip = await writeZip(partialPath, entries, { time: asOfDate, ...(passphrase ? { passphrase } : {}) });
+
+        const event = await sql<{ id: string }>`
+          select app.audit_record(${org.id}::uuid, ${subject.siteId}::uuid, 'dsar.export', 'dsar_request', ${request.id},
+            array[${subject.id}::uuid], 'success', ${JSON.stringify({
+              request: request.reference,
+              bundle_sha256: zip.sha256,
+              manifest_sha256: manifestWritten.sha256,
+              encrypted: input.encrypt,
+              as_of: asOf,
+              snapshot_at: snapshotAt.toISOString(),
+              files: files.length + 1,
+              withheld: withheld.map(({ table, category, rows: n }) => ({ table, category, rows: n })),
+              released: releasedEntries,
+            })}::jsonb) as id`.execute(trx);
+        await trx
+          .updateTable('dsar_requests')
+          .set({
+            status: sql`case when status = 'open' then 'exported' else status end`,
+            last_exported_at: sql`statement_timestamp()`,
+            last_bundle_sha256: zip.sha256,
+          })
+          .where('org_id', '=', org.id)
+          .where('id', '=', request.id)
+          .execute();
+        logger.info(
+          { request: request.reference, subject: subject.id, sha256: zip.sha256, files: files.length + 1 },
+          'dsar bundle written',
+        );
+        return {
+          path: finalPath,
+          bytes: zip.bytes,
+          sha256: zip.sha256,
+          manifestSha256: manifestWritten.sha256,
+          encrypted: input.encrypt,
+          passphrase,
+          asOf,
+          snapshotAt: snapshotAt.toISOString(),
+          organisation: org,
+          subject,
+          request,
+          rows,
+          files: files.length + 1,
+          withheld,
+          released: releasedEntries,
+          mediaUnavailable,
+          auditEventId: String(event.rows[0]!.id),
+        };
+      },
+      { isolation: 'repeatable read' },
+    );
+    await rename(partialPath, finalPath);
+    return result;
+  } finally {
+    unregister();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+

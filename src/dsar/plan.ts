@@ -1,0 +1,79 @@
+// What a subject access export reads, derived from the data map alone: for
+// each table, the columns that name the subject as its own data (IS / ABOUT),
+// the columns that name it as the author of records about other people (BY),
+// and what the bundle does with those rows.
+import { dataMap, refersTo, type TableMap } from '../datamap/index.js';
+import type { SubjectType } from './subject.js';
+
+/** Categories a DPO can release with --include after review. */
+export const REVIEW_CATEGORIES = {
+  safeguarding: 'Safeguarding records (may be exempt: serious harm, third parties).',
+  sensitive_notes: 'Notes marked sensitive (may hold third parties’ data).',
+  third_party_records: 'Records the person made about other people (e.g. registers they took, notes they wrote).',
+} as const;
+export type ReviewCategory = keyof typeof REVIEW_CATEGORIES;
+
+const THIRD_PARTY_REASON =
+  'Records this person made about other people; they hold third parties’ personal data and are released only after review.';
+
+export interface TableReadPlan {
+  readonly map: TableMap;
+  /** Columns whose match makes a row the subject's own data. */
+  readonly ownColumns: readonly string[];
+  /** Columns whose match makes a row a record BY the subject about others. */
+  readonly byColumns: readonly string[];
+  /** Withheld as a whole (e.g. safeguarding): category and reason. */
+  readonly tableWithheld: { readonly category: ReviewCategory; readonly reason: string } | null;
+  /** Own rows withheld by a row condition (e.g. sensitive notes). */
+  readonly rowWithheld: {
+    readonly column: string;
+    readonly equals: string;
+    readonly category: ReviewCategory;
+    readonly reason: string;
+  } | null;
+  readonly byWithheld: { readonly category: ReviewCategory; readonly reason: string };
+}
+
+export interface SubjectReadPlan {
+  readonly tables: readonly TableReadPlan[];
+  /** Tables that name the subject but are not part of a bundle, with why. */
+  readonly excluded: ReadonlyArray<{ readonly table: string; readonly reason: string }>;
+}
+
+function asCategory(category: string): ReviewCategory {
+  if (!(category in REVIEW_CATEGORIES)) throw new Error(`data map names unknown review category ${category}`);
+  return category as ReviewCategory;
+}
+
+/**
+ * The read plan for a subject of the given type.
+ *
+ * @example
+ * planSubjectRead('child').tables.map((t) => t.map.table) // ['children', 'guardianships', …]
+ */
+export function planSubjectRead(type: SubjectType): SubjectReadPlan {
+  const tables: TableReadPlan[] = [];
+  const excluded: Array<{ table: string; reason: string }> = [];
+  for (const map of dataMap) {
+    const refs = map.subjects.filter((s) => refersTo(s.kind, type));
+    if (refs.length === 0) continue;
+    if (map.dsar.kind === 'exclude') {
+      excluded.push({ table: map.table, reason: map.dsar.reason });
+      continue;
+    }
+    if (refs.some((r) => r.array)) throw new Error(`${map.table}: array subject columns are not exportable; exclude the table`);
+    const withhold = map.dsar.kind === 'include' ? map.dsar.withhold : undefined;
+    tables.push({
+      map,
+      ownColumns: refs.filter((r) => r.relation !== 'by').map((r) => r.column),
+      byColumns: refs.filter((r) => r.relation === 'by').map((r) => r.column),
+      tableWithheld:
+        map.dsar.kind === 'withheld_pending_review'
+          ? { category: asCategory(map.dsar.category), reason: map.dsar.reason }
+          : null,
+      rowWithheld: withhold ? { ...withhold, category: asCategory(withhold.category) } : null,
+      byWithheld: { category: 'third_party_records', reason: THIRD_PARTY_REASON },
+    });
+  }
+  return { tables, excluded };
+}

@@ -1,0 +1,190 @@
+// The human side of a bundle: index.html (self-contained, readable by a
+// parent: the data as tables, what was withheld and why, and the Article 15
+// information) and README.txt. Pure string builders; the export streams
+// their pieces into files.
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Escapes text for HTML element content and attribute values. */
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
+const LABELS: Record<string, string> = {
+  id: 'Record id',
+  upn: 'Unique pupil number (UPN)',
+  dsl: 'Designated safeguarding lead',
+};
+
+/** 'attendance_records' -> 'Attendance records' */
+export function humanise(name: string): string {
+  const label = LABELS[name];
+  if (label) return label;
+  const words = name.replace(/_/g, ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** A cell value as people read it. */
+export function displayValue(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'boolean') return value ? 'yes' : 'no';
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+/** Columns that are internal keys, left out of the HTML (kept in data/). */
+export const HTML_HIDDEN_COLUMNS = new Set(['org_id', 'site_id']);
+
+export interface ReportHeader {
+  readonly organisation: string;
+  readonly subjectName: string;
+  readonly subjectType: string;
+  readonly reference: string;
+  readonly receivedOn: string;
+  readonly dueOn: string;
+  readonly asOf: string;
+}
+
+const STYLE = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1b1b1b;line-height:1.45}
+h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0;display:block;overflow-x:auto}
+th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f2f2f2}
+.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5rem 1rem}.muted{color:#555}`;
+
+export function reportHead(h: ReportHeader): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Information held about ${escapeHtml(h.subjectName)} (${escapeHtml(h.reference)})</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<h1>Information held about ${escapeHtml(h.subjectName)}</h1>
+<p>This is ${escapeHtml(h.organisation)}’s response to your subject access request <strong>${escapeHtml(h.reference)}</strong>,
+received on ${escapeHtml(h.receivedOn)} and due by ${escapeHtml(h.dueOn)}. It shows the personal data we hold about
+this ${escapeHtml(h.subjectType)} as it stood after the last recorded change to it, at ${escapeHtml(h.asOf)} (UTC).</p>
+<p class="muted">Each section below is one kind of record. The same data, with every column including internal
+identifiers, is in the <code>data/</code> folder of this bundle as JSON and CSV files; photos and documents are in
+<code>media/</code>. <code>manifest.json</code> lists every file with its SHA-256 fingerprint so you can check nothing was altered.</p>
+`;
+}
+
+export function sectionOpen(table: string, purpose: string, columns: readonly string[], rows: number): string {
+  const shown = columns.filter((c) => !HTML_HIDDEN_COLUMNS.has(c));
+  const head = `<h2 id="${escapeHtml(table)}">${escapeHtml(humanise(table))}</h2>\n<p>${escapeHtml(purpose)}</p>\n`;
+  if (rows === 0) return `${head}<p class="muted">None held.</p>\n`;
+  return `${head}<table>\n<thead><tr>${shown.map((c) => `<th>${escapeHtml(humanise(c))}</th>`).join('')}</tr></thead>\n<tbody>\n`;
+}
+
+export function sectionRow(columns: readonly string[], row: Record<string, unknown>): string {
+  const cells = columns.filter((c) => !HTML_HIDDEN_COLUMNS.has(c)).map((c) => `<td>${escapeHtml(displayValue(row[c]))}</td>`);
+  return `<tr>${cells.join('')}</tr>\n`;
+}
+
+export function sectionClose(rows: number): string {
+  return rows === 0 ? '' : '</tbody>\n</table>\n';
+}
+
+export interface WithheldLine {
+  readonly table: string;
+  readonly category: string;
+  readonly rows: number;
+  readonly reason: string;
+}
+
+export function withheldSection(withheld: readonly WithheldLine[]): string {
+  if (withheld.length === 0) return '';
+  const items = withheld
+    .map((w) => `<li>${escapeHtml(humanise(w.table))}: ${w.rows} record(s). ${escapeHtml(w.reason)}</li>`)
+    .join('\n');
+  return `<h2 id="withheld">Information not included</h2>
+<div class="note"><p>Some records are not included in this response. The law allows us to withhold information
+where releasing it could cause serious harm, or where it is also about other people and it would not be fair to
+them to release it. We have recorded what was withheld and why:</p>
+<ul>
+${items}
+</ul>
+<p>If you disagree, you can ask us to review this decision, or complain to the ICO (see below).</p></div>
+`;
+}
+
+export interface RetentionLine {
+  readonly table: string;
+  readonly period: string;
+}
+
+export interface Article15 {
+  readonly organisation: string;
+  readonly purposes: ReadonlyArray<{ readonly table: string; readonly purpose: string }>;
+  readonly retention: readonly RetentionLine[];
+}
+
+export function article15Section(info: Article15): string {
+  const purposes = info.purposes
+    .map((p) => `<li><strong>${escapeHtml(humanise(p.table))}</strong>: ${escapeHtml(p.purpose)}</li>`)
+    .join('\n');
+  const retention = info.retention
+    .map((r) => `<li><strong>${escapeHtml(humanise(r.table))}</strong>: ${escapeHtml(r.period)}</li>`)
+    .join('\n');
+  return `<h2 id="your-rights">About this information (UK GDPR Article 15)</h2>
+<h3>Why we hold it, and what kinds of data it is</h3>
+<ul>
+${purposes}
+</ul>
+<h3>Who it is shared with</h3>
+<p>Staff of ${escapeHtml(info.organisation)} who need it for their role; the provider of the platform that stores it,
+who processes it only on our instructions under contract; and, where the law requires it (for example to protect
+a child, or for statutory returns), the local authority, the Department for Education or other public bodies.
+We do not sell it. It is not transferred outside the UK.</p>
+<h3>How long we keep it</h3>
+<ul>
+${retention}
+</ul>
+<h3>Where it came from</h3>
+<p>From you or your family, from the school or setting (staff who work with the child), and from other schools or
+public bodies when a child joins us.</p>
+<h3>Automated decisions</h3>
+<p>We do not make decisions about you by automated means, including profiling.</p>
+<h3>Your rights</h3>
+<p>You have the right to ask us to correct information that is wrong (rectification), to erase it where we no
+longer have a reason to keep it, to restrict how we use it, and to object to how we use it. Contact
+${escapeHtml(info.organisation)}’s Data Protection Officer to use any of these rights.</p>
+<h3>How to complain</h3>
+<p>If you are unhappy with how we have handled your information or this request, you can complain to the
+Information Commissioner’s Office (ICO): <strong>ico.org.uk/make-a-complaint</strong>, telephone
+<strong>0303 123 1113</strong>, or write to Information Commissioner’s Office, Wycliffe House, Water Lane,
+Wilmslow, Cheshire SK9 5AF.</p>
+`;
+}
+
+export function reportTail(): string {
+  return '</body>\n</html>\n';
+}
+
+export interface ReadmeInput extends ReportHeader {
+  readonly files: number;
+  readonly withheld: readonly WithheldLine[];
+}
+
+export function readmeText(r: ReadmeInput): string {
+  const withheld =
+    r.withheld.length === 0
+      ? 'Nothing was withheld.'
+      : `Withheld pending review:\n${r.withheld.map((w) => `  - ${w.table}: ${w.rows} record(s) (${w.category})`).join('\n')}`;
+  return `Subject access request ${r.reference}
+${r.organisation}: information held about ${r.subjectName} (${r.subjectType})
+Received ${r.receivedOn}; due ${r.dueOn}; data as of ${r.asOf} (UTC).
+
+Open index.html in a web browser to read it. The same data is in data/ as
+JSON and CSV (one file per kind of record); photos and documents are in media/.
+
+manifest.json lists every file with its size and SHA-256 fingerprint. To check
+the bundle has not been altered: trustctl dsar verify <this zip>, or compare
+each file with sha256sum.
+
+${withheld}
+Files: ${r.files} (plus manifest.json).
+`;
+}

@@ -1,0 +1,166 @@
+// Offline verification of a bundle: every file in the zip is read, sized and
+// hashed, and compared with manifest.json; a file missing from the zip, a
+// file the manifest does not list, or one whose bytes differ is a problem.
+// Reads with zip.js, which also opens AES-encrypted bundles.
+import { createHash } from 'node:crypto';
+import { openAsBlob } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { BlobReader, configure, ERR_ENCRYPTED, ERR_INVALID_PASSWORD, TextWriter, ZipReader } from '@zip.js/zip.js';
+import { RefusedError } from '../errors.js';
+
+export interface VerifyResult {
+  readonly path: string;
+  readonly ok: boolean;
+  readonly encrypted: boolean;
+  readonly filesChecked: number;
+  readonly reference: string | null;
+  readonly subjectId: string | null;
+  readonly asOf: string | null;
+  /** One line per problem, each naming the file. */
+  readonly problems: readonly string[];
+}
+
+interface ManifestFile {
+  readonly path: string;
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+/** Reads the manifest's file list, refusing a malformed one (a verification failure, not a crash). */
+function parseManifestFiles(text: string, problems: string[]): { files: ManifestFile[]; raw: Record<string, unknown> } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    problems.push('manifest.json: not valid JSON');
+    return { files: [], raw: {} };
+  }
+  const files: ManifestFile[] = [];
+  const list = (raw as { files?: unknown }).files;
+  if (!Array.isArray(list)) {
+    problems.push('manifest.json: has no "files" list');
+    return { files, raw: raw as Record<string, unknown> };
+  }
+  for (const f of list as unknown[]) {
+    const e = f as Partial<ManifestFile>;
+    if (typeof e?.path !== 'string' || typeof e.bytes !== 'number' || typeof e.sha256 !== 'string') {
+      problems.push(`manifest.json: malformed file entry ${JSON.stringify(f)}`);
+      continue;
+    }
+    files.push({ path: e.path, bytes: e.bytes, sha256: e.sha256 });
+  }
+  return { files, raw: raw as Record<string, unknown> };
+}
+
+function errorCode(error: unknown): string {
+  return (error as Error)?.message ?? String(error);
+}
+
+/**
+ * Verifies a bundle against its manifest.
+ *
+ * @example
+ * const r = await verifyBundle('DSAR-2026-001.zip', {}); if (!r.ok) r.problems.forEach((p) => console.log(p))
+ */
+export async function verifyBundle(path: string, { passphrase }: { passphrase?: string }): Promise<VerifyResult> {
+  const info = await stat(path).catch(() => null);
+  if (!info?.isFile()) throw new RefusedError(`${path}: no such file`);
+  configure({ useWebWorkers: false });
+  const reader = new ZipReader(new BlobReader(await openAsBlob(path)), passphrase ? { password: passphrase } : {});
+  const problems: string[] = [];
+  try {
+    let entries;
+    try {
+      entries = await reader.getEntries();
+    } catch (error) {
+      return {
+        path,
+        ok: false,
+        encrypted: false,
+        filesChecked: 0,
+        reference: null,
+        subjectId: null,
+        asOf: null,
+        problems: [`${path}: not a readable zip (${errorCode(error)})`],
+      };
+    }
+    const files = entries.filter((e) => !e.directory);
+    const encrypted = files.some((e) => e.encrypted);
+    if (encrypted && !passphrase) {
+      throw new RefusedError(`${path} is encrypted`, 'Pass --passphrase-stdin and give the passphrase on standard input');
+    }
+    const seen = new Map<string, number>();
+    for (const e of files) seen.set(e.filename, (seen.get(e.filename) ?? 0) + 1);
+    for (const [name, count] of seen) if (count > 1) problems.push(`${name}: appears ${count} times in the zip`);
+
+    const manifestEntry = files.find((e) => e.filename === 'manifest.json');
+    if (!manifestEntry || manifestEntry.directory) {
+      return { path, ok: false, encrypted, filesChecked: 0, reference: null, subjectId: null, asOf: null, problems: ['manifest.json: missing'] };
+    }
+    let manifestText: string;
+    try {
+      manifestText = await manifestEntry.getData(new TextWriter());
+    } catch (error) {
+      if (errorCode(error) === ERR_INVALID_PASSWORD) throw new RefusedError(`${path}: wrong passphrase`);
+      return {
+        path,
+        ok: false,
+        encrypted,
+        filesChecked: 0,
+        reference: null,
+        subjectId: null,
+        asOf: null,
+        problems: [`manifest.json: cannot be read (${errorCode(error)})`],
+      };
+    }
+    const { files: listed, raw } = parseManifestFiles(manifestText, problems);
+    const expected = new Map(listed.map((f) => [f.path, f]));
+    let checked = 0;
+    for (const entry of files) {
+      if (entry.filename === 'manifest.json' || entry.directory) continue;
+      const want = expected.get(entry.filename);
+      if (!want) {
+        problems.push(`${entry.filename}: not listed in manifest.json`);
+        continue;
+      }
+      const hash = createHash('sha256');
+      let bytes = 0;
+      try {
+        await entry.getData(
+          new WritableStream<Uint8Array>({
+            write(chunk) {
+              hash.update(chunk);
+              bytes += chunk.length;
+            },
+          }),
+        );
+      } catch (error) {
+        if (errorCode(error) === ERR_INVALID_PASSWORD) throw new RefusedError(`${path}: wrong passphrase`);
+        if (errorCode(error) === ERR_ENCRYPTED) throw new RefusedError(`${path} is encrypted`, 'Pass --passphrase-stdin');
+        problems.push(`${entry.filename}: cannot be read (${errorCode(error)})`);
+        expected.delete(entry.filename);
+        continue;
+      }
+      checked += 1;
+      const sha256 = hash.digest('hex');
+      if (bytes !== want.bytes) problems.push(`${entry.filename}: ${bytes} bytes, manifest says ${want.bytes}`);
+      if (sha256 !== want.sha256) problems.push(`${entry.filename}: SHA-256 ${sha256} does not match the manifest`);
+      expected.delete(entry.filename);
+    }
+    for (const missing of expected.keys()) problems.push(`${missing}: listed in manifest.json but missing from the zip`);
+    const request = raw.request as { reference?: unknown } | undefined;
+    const subject = raw.subject as { id?: unknown } | undefined;
+    return {
+      path,
+      ok: problems.length === 0,
+      encrypted,
+      filesChecked: checked,
+      reference: typeof request?.reference === 'string' ? request.reference : null,
+      subjectId: typeof subject?.id === 'string' ? subject.id : null,
+      asOf: typeof raw.as_of === 'string' ? raw.as_of : null,
+      problems,
+    };
+  } finally {
+    await reader.close();
+  }
+}

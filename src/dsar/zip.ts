@@ -1,0 +1,84 @@
+// Writes a bundle's files into a zip with archiver. Deterministic: entries in
+// the order given, every entry with the same fixed time and mode, fixed
+// compression level; so the same files give the same bytes. With a
+// passphrase the zip is AES-256 encrypted (WinZip AE-2, opened by 7-Zip and
+// other common tools) through archiver-zip-encrypted, whose random salts make
+// each encrypted zip differ.
+import { createReadStream } from 'node:fs';
+import { createRequire } from 'node:module';
+import archiver from 'archiver';
+import { HashedFileWriter, type WrittenFile } from './hashed-file.js';
+
+export interface ZipEntry {
+  /** Path inside the zip, with forward slashes. */
+  readonly name: string;
+  /** File on disk holding its bytes. */
+  readonly source: string;
+}
+
+let encryptedFormatRegistered = false;
+
+function registerEncryptedFormat(): void {
+  if (encryptedFormatRegistered) return;
+  // archiver-zip-encrypted is CommonJS without types.
+  const require = createRequire(import.meta.url);
+  archiver.registerFormat('zip-encrypted', require('archiver-zip-encrypted') as Parameters<typeof archiver.registerFormat>[1]);
+  encryptedFormatRegistered = true;
+}
+
+/**
+ * Zip timestamps are local wall-clock fields with no zone; archiver reads
+ * them with the local getters. Building the Date from the UTC fields makes
+ * the stored time the UTC time on every machine, whatever its TZ.
+ */
+function zipTime(at: Date): Date {
+  return new Date(
+    at.getUTCFullYear(),
+    at.getUTCMonth(),
+    at.getUTCDate(),
+    at.getUTCHours(),
+    at.getUTCMinutes(),
+    at.getUTCSeconds(),
+  );
+}
+
+/**
+ * Writes entries to `path`; returns its size and SHA-256.
+ *
+ * @example
+ * await writeZip('/tmp/b.zip', [{ name: 'README.txt', source: '/tmp/s/README.txt' }], { time: asOf })
+ */
+export async function writeZip(
+  path: string,
+  entries: readonly ZipEntry[],
+  options: { readonly time: Date; readonly passphrase?: string },
+): Promise<WrittenFile> {
+  let archive: archiver.Archiver;
+  if (options.passphrase) {
+    registerEncryptedFormat();
+    archive = archiver.create('zip-encrypted' as archiver.Format, {
+      zlib: { level: 9 },
+      encryptionMethod: 'aes256',
+      password: options.passphrase,
+    } as archiver.ArchiverOptions);
+  } else {
+    archive = archiver('zip', { zlib: { level: 9 } });
+  }
+  const out = new HashedFileWriter(path);
+  const failed = new Promise<never>((_, reject) => {
+    archive.on('error', reject);
+    archive.on('warning', reject);
+  });
+  const date = zipTime(options.time);
+  for (const entry of entries) {
+    archive.append(createReadStream(entry.source), { name: entry.name, date, mode: 0o644 });
+  }
+  void archive.finalize();
+  try {
+    await Promise.race([out.pipeFrom(archive), failed]);
+  } catch (error) {
+    out.destroy();
+    throw error;
+  }
+  return out.close();
+}
