@@ -1,9 +1,9 @@
 // How the demo's tour reads to a person.
 import chalk from 'chalk';
 import type { DemoSeedResult } from '../seed/demo.js';
-import type { TourResult } from '../seed/tour.js';
+import type { DemoDsarResult, TourResult } from '../seed/tour.js';
 
-export function renderTour(seed: DemoSeedResult, tour: TourResult & { operator: string }): string {
+export function renderTour(seed: DemoSeedResult, tour: TourResult & { operator: string }, dsar: DemoDsarResult): string {
   const h = (s: string): string => chalk.bold(s);
   const lines: string[] = [];
   lines.push(
@@ -30,6 +30,23 @@ export function renderTour(seed: DemoSeedResult, tour: TourResult & { operator: 
     `${h('4. The audit trail')} recorded every row the seed created (actor "system") and ${tour.sessionEvents} operator-session start/end events, including this tour’s.`,
   );
   lines.push('');
-  lines.push('Next: trustctl org list · trustctl db status · trustctl --help');
+  const e = dsar.export;
+  lines.push(
+    `${h('5. A subject access request')} (${e.request.reference}, due ${e.request.effectiveDueOn}): the bundle for ${e.subject.name} is`,
+  );
+  lines.push(`   ${e.path}`);
+  lines.push(
+    `   ${e.files} files, ${Object.values(e.rows).reduce((a, b) => a + b, 0)} records, sha256 ${e.sha256.slice(0, 16)}…; ` +
+      (e.withheld.length === 0
+        ? 'nothing withheld.'
+        : `withheld pending review: ${e.withheld.map((w) => `${w.table} ${w.rows}`).join(', ')}.`),
+  );
+  lines.push(
+    dsar.verify.ok
+      ? `   Verified offline: ${dsar.verify.filesChecked} files match its manifest. Open index.html inside it to read it as a parent would.`
+      : `   VERIFY FAILED: ${dsar.verify.problems.join('; ')}`,
+  );
+  lines.push('');
+  lines.push('Next: trustctl dsar list --org oak-trust · trustctl dsar verify <bundle.zip> · trustctl --help');
   return lines.join('\n');
 }

@@ -7,7 +7,8 @@ export function registerDemoCommand(program: Command): void {
     .command('demo')
     .description(
       'see trustctl work on a laptop: start the embedded database, migrate it, seed the demo trust and\n' +
-        'nursery, and take a short tour (operator sessions, tenant scope, the audit trail)',
+        'nursery, take a short tour (operator sessions, tenant scope, the audit trail), then export and\n' +
+        'verify a subject access bundle for a demo child (written to $TRUSTCTL_HOME/bundles)',
     )
     .option('--media-dir <dir>', 'where demo media files are written (default: $TRUSTCTL_HOME/media)')
     .action(async (opts: { mediaDir?: string }, cmd: Command) => {
@@ -20,7 +21,10 @@ export function registerDemoCommand(program: Command): void {
       }
       const { seedDatabase } = await import('../seed/index.js');
       const { withOperatorDb } = await import('../db/with-db.js');
-      const { runDemoTour } = await import('../seed/tour.js');
+      const { runDemoTour, runDemoDsar } = await import('../seed/tour.js');
+      const { trustctlHome } = await import('../db/embedded.js');
+      const { join } = await import('node:path');
+      const { VERSION } = await import('../version.js');
       const seed = await seedDatabase(ctx.db, { mediaDir: opts.mediaDir, logger: ctx.logger });
       const tour = await withOperatorDb(ctx.db, (db) =>
         runDemoTour(db.kysely, { commandLine: ctx.commandLine, logger: ctx.logger }).then((t) => ({
@@ -28,7 +32,16 @@ export function registerDemoCommand(program: Command): void {
           operator: db.posture.role,
         })),
       );
+      const dsar = await withOperatorDb(ctx.db, (db) =>
+        runDemoDsar(db.kysely, {
+          commandLine: ctx.commandLine,
+          logger: ctx.logger,
+          mediaDir: seed.mediaDir,
+          outDir: join(trustctlHome(), 'bundles'),
+          toolVersion: VERSION,
+        }),
+      );
       const { renderTour } = await import('./demo-render.js');
-      ctx.print({ seed, tour }, () => renderTour(seed, tour));
+      ctx.print({ seed, tour, dsar }, () => renderTour(seed, tour, dsar));
     });
 }

@@ -244,7 +244,11 @@ values (pg_temp.sid('org:little-acorns'), pg_temp.sid('site:little-acorns-nurser
 
 insert into dsar_requests (org_id, site_id, id, reference, subject_type, subject_id, received_on, due_on)
 values (pg_temp.sid('org:oak-trust'), pg_temp.sid('site:oak-primary'), pg_temp.sid('dsar:1'), 'DSAR-2026-001', 'child',
-        pg_temp.sid('child:oak-primary:1'), current_date - 10, (current_date - 10 + interval '1 month')::date),
+        -- A child with a safeguarding record, so the demo bundle shows what is withheld pending review.
+        (select c.id from children c join sites s on s.org_id = c.org_id and s.site_id = c.site_id and s.slug = 'oak-primary'
+          where exists (select 1 from safeguarding_concerns x where x.org_id = c.org_id and x.child_id = c.id)
+          order by c.full_name, c.id limit 1),
+        current_date - 10, (current_date - 10 + interval '1 month')::date),
        (pg_temp.sid('org:little-acorns'), pg_temp.sid('site:little-acorns-nursery'), pg_temp.sid('dsar:2'), 'LA-SAR-7', 'guardian',
         pg_temp.sid('guardian:little-acorns-nursery:2:1'), current_date - 3, (current_date - 3 + interval '1 month')::date);
 `;

@@ -4,6 +4,8 @@ import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { withOperatorSession } from '../db/operator-session.js';
 import type { Database } from '../db/schema.js';
+import { exportSubjectBundle, type ExportResult } from '../dsar/export.js';
+import { verifyBundle, type VerifyResult } from '../dsar/verify.js';
 
 export interface TourResult {
   readonly withoutSession: { readonly childrenVisible: number };
@@ -100,4 +102,55 @@ export async function runDemoTour(
     },
     { logger },
   );
+}
+
+export interface DemoDsarResult {
+  readonly export: ExportResult;
+  readonly verify: VerifyResult;
+}
+
+/**
+ * The demo's last step: export the seeded subject access request's bundle
+ * and verify it offline, as a DPO would before sending it.
+ *
+ * @example
+ * const dsar = await runDemoDsar(db.kysely, { commandLine, logger, mediaDir, outDir, toolVersion })
+ */
+export async function runDemoDsar(
+  db: Kysely<Database>,
+  input: { commandLine: string; logger: Logger; mediaDir: string; outDir: string; toolVersion: string },
+): Promise<DemoDsarResult> {
+  const reference = 'DSAR-2026-001';
+  const exported = await withOperatorSession(
+    db,
+    { reason: `trustctl demo: subject access request ${reference}`, orgSlugs: ['oak-trust'], command: input.commandLine },
+    async (session) => {
+      const subjectId = await session.transaction(async (trx) => {
+        const row = await trx
+          .selectFrom('dsar_requests')
+          .select('subject_id')
+          .where('reference', '=', reference)
+          .executeTakeFirstOrThrow();
+        return row.subject_id;
+      });
+      return exportSubjectBundle(
+        session,
+        {
+          orgSlug: 'oak-trust',
+          subject: { id: subjectId },
+          reference,
+          outDir: input.outDir,
+          include: [],
+          reviewer: null,
+          mediaDir: input.mediaDir,
+          encrypt: false,
+          force: true,
+          toolVersion: input.toolVersion,
+        },
+        { logger: input.logger },
+      );
+    },
+    { logger: input.logger },
+  );
+  return { export: exported, verify: await verifyBundle(exported.path, {}) };
 }
