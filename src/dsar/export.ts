@@ -15,7 +15,7 @@ import { RefusedError } from '../errors.js';
 import { onInterrupt } from '../lifecycle.js';
 import type { OperatorSession } from '../db/operator-session.js';
 import type { Database } from '../db/schema.js';
-import { HashedFileWriter, type WrittenFile } from './hashed-file.js';
+import { HashedFileWriter, MemoryBudget, type StoredFile } from './hashed-file.js';
 import { planSubjectRead, REVIEW_CATEGORIES, type ReviewCategory, type TableReadPlan } from './plan.js';
 import {
   article15Section,
@@ -23,6 +23,7 @@ import {
   reportHead,
   reportTail,
   sectionClose,
+  sectionEmpty,
   sectionOpen,
   sectionRow,
   withheldSection,
@@ -52,6 +53,8 @@ export interface ExportInput {
   /** Picks one of several matching subjects (a prompt on a TTY); refuses without it. */
   readonly pickSubject?: (candidates: readonly DsarSubject[]) => Promise<DsarSubject>;
   readonly toolVersion: string;
+  /** Bytes of bundle files kept in memory before they spill to disk (default 32 MiB). */
+  readonly memoryBudget?: number;
 }
 
 export interface BundleFile {
@@ -159,18 +162,25 @@ function orderColumns(plan: TableReadPlan, columns: readonly string[]): string[]
   return [...order, plan.map.idColumn];
 }
 
-async function tableColumns(trx: AnyTrx, table: string): Promise<string[]> {
-  const res = await sql<{ attname: string }>`
-    select a.attname from pg_catalog.pg_attribute a
-    where a.attrelid = ${`public.${table}`}::regclass and a.attnum > 0 and not a.attisdropped
-    order by a.attnum`.execute(trx);
-  return res.rows.map((r) => r.attname);
+/** Each table's columns in table order (the order row_to_json uses). */
+async function tableColumns(trx: AnyTrx, tables: readonly string[]): Promise<Map<string, string[]>> {
+  const res = await sql<{ table: string; columns: string[] }>`
+    select c.relname as table, array_agg(a.attname::text order by a.attnum) as columns
+    from pg_catalog.pg_class c
+    join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+    where c.relnamespace = 'public'::regnamespace and c.relname = any (${[...tables]}::text[])
+    group by c.relname`.execute(trx);
+  return new Map(res.rows.map((r) => [r.table, r.columns]));
 }
 
-function csvLine(values: readonly unknown[]): string {
-  return stringify([
-    values.map((v) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v))),
-  ]);
+const BATCH = 1000;
+
+function csvLines(records: ReadonlyArray<readonly unknown[]>): string {
+  return stringify(
+    records.map((values) =>
+      values.map((v) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v))),
+    ),
+  );
 }
 
 interface Parts {
@@ -316,10 +326,7 @@ export async function exportSubjectBundle(
         // The bundle's as_of is the last recorded change to the subject's
         // records in this snapshot, so the same data gives the same bytes.
         const lastChange = await sql<{ at: Date | null }>`
-          select max(recorded_at) as at from public.audit_events
-          where org_id = ${org.id}::uuid and subject_ids @> array[${subject.id}::uuid]
-            and target_type is distinct from 'dsar_requests'
-            and action ~ '\\.(insert|update|delete)$'`.execute(trx);
+          select app.subject_last_change(${org.id}::uuid, ${subject.id}::uuid) as at`.execute(trx);
         const asOfDate = lastChange.rows[0]!.at ?? snapshotAt;
         const asOf = asOfDate.toISOString();
         const released = new Set(input.include);
@@ -334,6 +341,19 @@ export async function exportSubjectBundle(
         const withheld: WithheldEntry[] = [];
         const releasedEntries: ReleasedEntry[] = [];
         const exportedTables: TableReadPlan[] = [];
+        const closing: Array<Promise<unknown>> = [];
+        // Small bundles stay in memory; past this, files spill to workDir.
+        const budget = new MemoryBudget(input.memoryBudget ?? 32 * 1024 * 1024);
+        const contentsOf = new Map<string, StoredFile>();
+        const fragments = new Map<string, StoredFile>();
+        const keep = (path: string, stored: StoredFile, rowCount?: number): void => {
+          contentsOf.set(path, stored);
+          files.push({ path, ...(rowCount === undefined ? {} : { rows: rowCount }), bytes: stored.bytes, sha256: stored.sha256 });
+        };
+        const columnsOf = await tableColumns(
+          trx,
+          plan.tables.map((t) => t.map.table),
+        );
 
         const note = (table: string, category: ReviewCategory, count: number, reason: string): void => {
           if (count === 0) return;
@@ -364,36 +384,50 @@ export async function exportSubjectBundle(
                 ownWithheldRows: t.rowWithheld ? released.has(t.rowWithheld.category) : true,
                 by: released.has(t.byWithheld.category),
               };
-          const columns = await tableColumns(trx, table);
-          const total = await countRows(trx, t, org.id, subject.id, parts);
-          const json = new HashedFileWriter(join(workDir, 'files', 'data', `${table}.json`));
-          const csv = new HashedFileWriter(join(workDir, 'files', 'data', `${table}.csv`));
-          const html = new HashedFileWriter(join(workDir, 'fragments', `${table}.html`));
-          await csv.write(csvLine(columns));
+          const columns = columnsOf.get(table);
+          if (!columns) throw new Error(`table public.${table} of the data map does not exist`);
+          const json = new HashedFileWriter(join(workDir, 'files', 'data', `${table}.json`), { budget });
+          const csv = new HashedFileWriter(join(workDir, 'files', 'data', `${table}.csv`), { budget });
+          const html = new HashedFileWriter(join(workDir, 'fragments', `${table}.html`), { budget });
+          await csv.write(csvLines([columns]));
           await json.write('[');
-          await html.write(sectionOpen(table, t.map.purpose, columns, total));
           let n = 0;
           let query = trx
             .selectFrom(sql`${sql.table(table)}`.as('t'))
             .select(sql<Record<string, unknown>>`row_to_json(t)`.as('row'))
             .where(sql<boolean>`t.org_id = ${org.id}::uuid and (${condition(t, subject.id, parts)})`);
           for (const c of orderColumns(t, columns)) query = query.orderBy(sql.ref(`t.${c}`));
-          const stream = query.stream(500);
-          for await (const { row } of stream as AsyncIterable<{ row: Record<string, unknown> }>) {
-            await json.write(`${n === 0 ? '\n' : ',\n'}${JSON.stringify(row)}`);
-            await csv.write(csvLine(columns.map((c) => row[c])));
-            await html.write(sectionRow(columns, row));
-            n += 1;
+          // Rows go out in batches of at most BATCH: bounded memory, and one
+          // write per file per batch rather than per row.
+          let batch: Array<Record<string, unknown>> = [];
+          const flush = async (): Promise<void> => {
+            if (batch.length === 0) return;
+            if (n === 0) await html.write(sectionOpen(table, t.map.purpose, columns));
+            await json.write(batch.map((row, i) => `${n + i === 0 ? '\n' : ',\n'}${JSON.stringify(row)}`).join(''));
+            await csv.write(csvLines(batch.map((row) => columns.map((c) => row[c]))));
+            await html.write(batch.map((row) => sectionRow(columns, row)).join(''));
+            n += batch.length;
+            batch = [];
+          };
+          for await (const { row } of query.stream(BATCH) as AsyncIterable<{ row: Record<string, unknown> }>) {
+            batch.push(row);
+            if (batch.length === BATCH) await flush();
           }
-          if (n !== total) throw new Error(`${table}: counted ${total} rows but read ${n} in the same snapshot`);
+          await flush();
           await json.write(n === 0 ? ']\n' : '\n]\n');
-          await html.write(sectionClose(n));
-          await html.close();
-          files.push({ path: `data/${table}.json`, rows: n, ...(await json.close()) });
-          files.push({ path: `data/${table}.csv`, rows: n, ...(await csv.close()) });
+          await html.write(n === 0 ? sectionEmpty(table, t.map.purpose) : sectionClose());
+          // Files finish closing while the next table is read.
+          const rowsRead = n;
+          closing.push(
+            html.close().then((w) => fragments.set(table, w)),
+            json.close().then((w) => keep(`data/${table}.json`, w, rowsRead)),
+            csv.close().then((w) => keep(`data/${table}.csv`, w, rowsRead)),
+          );
           rows[table] = n;
           exportedTables.push(t);
         }
+
+        await Promise.all(closing);
 
         // The subject's own media files, copied and checked against the hash
         // the platform recorded when they were uploaded.
@@ -421,15 +455,14 @@ export async function exportSubjectBundle(
               continue;
             }
             const name = `media/${m.id}${extname(m.storage_key).toLowerCase()}`;
-            const out = new HashedFileWriter(join(workDir, 'files', name));
+            const out = new HashedFileWriter(join(workDir, 'files', name), { budget });
             await out.pipeFrom(createReadStream(source));
             const written = await out.close();
             if (written.sha256 !== m.sha256) {
-              await rm(join(workDir, 'files', name));
               unavailable('file content differs from the SHA-256 recorded at upload');
               continue;
             }
-            files.push({ path: name, ...written });
+            keep(name, written);
           }
           for (const u of mediaUnavailable) logger.warn({ media: u.media_id, problem: u.problem }, 'media file left out');
         }
@@ -452,11 +485,9 @@ export async function exportSubjectBundle(
           action: string;
         }>`select category, site_id, keep_for::text as keep_for, clock, action from public.retention_policies
            where org_id = ${org.id}::uuid order by category, site_id nulls first`.execute(trx);
-        const index = new HashedFileWriter(join(workDir, 'files', 'index.html'));
+        const index = new HashedFileWriter(join(workDir, 'files', 'index.html'), { budget });
         await index.write(reportHead(header));
-        for (const t of exportedTables) {
-          await index.pipeFrom(createReadStream(join(workDir, 'fragments', `${t.map.table}.html`)));
-        }
+        for (const t of exportedTables) await index.pipeFrom(fragments.get(t.map.table)!.contents());
         await index.write(withheldSection(withheld));
         await index.write(
           article15Section({
@@ -466,11 +497,11 @@ export async function exportSubjectBundle(
           }),
         );
         await index.write(reportTail());
-        files.push({ path: 'index.html', ...(await index.close()) });
+        keep('index.html', await index.close());
 
-        const readme = new HashedFileWriter(join(workDir, 'files', 'README.txt'));
+        const readme = new HashedFileWriter(join(workDir, 'files', 'README.txt'), { budget });
         await readme.write(readmeText({ ...header, files: files.length + 1, withheld }));
-        files.push({ path: 'README.txt', ...(await readme.close()) });
+        keep('README.txt', await readme.close());
 
         files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
         const manifest: Manifest = {
@@ -493,15 +524,16 @@ export async function exportSubjectBundle(
           excluded: plan.excluded,
           media_unavailable: mediaUnavailable,
         };
-        const manifestFile = new HashedFileWriter(join(workDir, 'files', 'manifest.json'));
+        const manifestFile = new HashedFileWriter(join(workDir, 'files', 'manifest.json'), { budget });
         await manifestFile.write(`${JSON.stringify(manifest, null, 2)}\n`);
-        const manifestWritten: WrittenFile = await manifestFile.close();
+        const manifestWritten = await manifestFile.close();
+        contentsOf.set('manifest.json', manifestWritten);
 
         // Entry order: what a person opens first, then the data.
         const first = ['README.txt', 'index.html', 'manifest.json'];
         const entries = [...first, ...files.map((f) => f.path).filter((p) => !first.includes(p))].map((name) => ({
           name,
-          source: join(workDir, 'files', name),
+          contents: contentsOf.get(name)!.contents(),
         }));
         const passphrase = input.encrypt ? generatePassphrase() : null;
         const zip = await writeZip(partialPath, entries, { time: asOfDate, ...(passphrase ? { passphrase } : {}) });

@@ -1,7 +1,11 @@
 // Files written once, in order, with their size and SHA-256 computed as the
 // bytes go out, so a manifest never needs a second read of what was written.
+// A writer may keep its bytes in memory while a shared budget allows (a
+// bundle of a few hundred kilobytes then never touches the disk twice) and
+// spills to its file as soon as it would exceed the budget, so memory stays
+// bounded whatever the size of the export.
 import { createHash, type Hash } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 
@@ -10,6 +14,18 @@ export interface WrittenFile {
   readonly sha256: string;
 }
 
+export interface StoredFile extends WrittenFile {
+  /** The bytes written: from memory if they stayed there, else a stream of the file. */
+  contents(): Buffer | Readable;
+}
+
+/** Bytes that writers sharing it may keep in memory, all together. */
+export class MemoryBudget {
+  constructor(public remaining: number) {}
+}
+
+const FLUSH_AT = 65_536;
+
 /**
  * A file being written with backpressure, hashed on the way.
  *
@@ -17,34 +33,70 @@ export interface WrittenFile {
  * const out = new HashedFileWriter('/tmp/x.json'); await out.write('[]\n'); const { sha256 } = await out.close()
  */
 export class HashedFileWriter {
-  readonly #stream: WriteStream;
   readonly #hash: Hash = createHash('sha256');
+  readonly #budget: MemoryBudget | null;
+  #stream: WriteStream | null = null;
   #bytes = 0;
+  // Small writes (a row batch at a time) are gathered into chunks of at
+  // least 64 KiB before they go to the file.
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #held = 0; // bytes of #pending charged to the budget
 
-  constructor(readonly path: string) {
-    this.#stream = createWriteStream(path, { mode: 0o600 });
+  constructor(
+    readonly path: string,
+    { budget }: { budget?: MemoryBudget } = {},
+  ) {
+    this.#budget = budget ?? null;
   }
 
   async write(chunk: string | Buffer): Promise<void> {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     this.#hash.update(buffer);
     this.#bytes += buffer.length;
-    if (!this.#stream.write(buffer)) await once(this.#stream, 'drain');
+    this.#pending.push(buffer);
+    this.#pendingBytes += buffer.length;
+    if (!this.#stream && this.#budget && this.#budget.remaining >= buffer.length) {
+      this.#budget.remaining -= buffer.length;
+      this.#held += buffer.length;
+      return;
+    }
+    if (this.#pendingBytes >= FLUSH_AT || !this.#stream) await this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#pendingBytes === 0) return;
+    this.#stream ??= createWriteStream(this.path, { mode: 0o600 });
+    const chunk = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (this.#budget) this.#budget.remaining += this.#held;
+    this.#held = 0;
+    if (!this.#stream.write(chunk)) await once(this.#stream, 'drain');
   }
 
   /** Copies a stream into the file. */
-  async pipeFrom(source: Readable): Promise<void> {
+  async pipeFrom(source: Readable | Buffer): Promise<void> {
+    if (Buffer.isBuffer(source)) return this.write(source);
     for await (const chunk of source) await this.write(chunk as Buffer);
   }
 
-  async close(): Promise<WrittenFile> {
+  async close(): Promise<StoredFile> {
+    const written = { bytes: this.#bytes, sha256: this.#hash.digest('hex') };
+    if (!this.#stream && this.#budget) {
+      // Everything stayed in memory; it stays charged to the budget.
+      const data = Buffer.concat(this.#pending, this.#pendingBytes);
+      return { ...written, contents: () => data };
+    }
+    await this.#flush();
+    this.#stream ??= createWriteStream(this.path, { mode: 0o600 }); // an empty file
     this.#stream.end();
     await once(this.#stream, 'close');
-    return { bytes: this.#bytes, sha256: this.#hash.digest('hex') };
+    return { ...written, contents: () => createReadStream(this.path) };
   }
 
-  /** Closes and discards errors; for cleanup paths. */
+  /** Stops writing; for cleanup paths. */
   destroy(): void {
-    this.#stream.destroy();
+    this.#stream?.destroy();
   }
 }

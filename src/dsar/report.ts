@@ -71,11 +71,19 @@ identifiers, is in the <code>data/</code> folder of this bundle as JSON and CSV 
 `;
 }
 
-export function sectionOpen(table: string, purpose: string, columns: readonly string[], rows: number): string {
+function sectionHeading(table: string, purpose: string): string {
+  return `<h2 id="${escapeHtml(table)}">${escapeHtml(humanise(table))}</h2>\n<p>${escapeHtml(purpose)}</p>\n`;
+}
+
+/** A table's section up to its first row. */
+export function sectionOpen(table: string, purpose: string, columns: readonly string[]): string {
   const shown = columns.filter((c) => !HTML_HIDDEN_COLUMNS.has(c));
-  const head = `<h2 id="${escapeHtml(table)}">${escapeHtml(humanise(table))}</h2>\n<p>${escapeHtml(purpose)}</p>\n`;
-  if (rows === 0) return `${head}<p class="muted">None held.</p>\n`;
-  return `${head}<table>\n<thead><tr>${shown.map((c) => `<th>${escapeHtml(humanise(c))}</th>`).join('')}</tr></thead>\n<tbody>\n`;
+  return `${sectionHeading(table, purpose)}<table>\n<thead><tr>${shown.map((c) => `<th>${escapeHtml(humanise(c))}</th>`).join('')}</tr></thead>\n<tbody>\n`;
+}
+
+/** The section of a table that holds nothing about the subject. */
+export function sectionEmpty(table: string, purpose: string): string {
+  return `${sectionHeading(table, purpose)}<p class="muted">None held.</p>\n`;
 }
 
 export function sectionRow(columns: readonly string[], row: Record<string, unknown>): string {
@@ -83,8 +91,8 @@ export function sectionRow(columns: readonly string[], row: Record<string, unkno
   return `<tr>${cells.join('')}</tr>\n`;
 }
 
-export function sectionClose(rows: number): string {
-  return rows === 0 ? '' : '</tbody>\n</table>\n';
+export function sectionClose(): string {
+  return '</tbody>\n</table>\n';
 }
 
 export interface WithheldLine {

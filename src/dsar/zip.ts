@@ -4,16 +4,16 @@
 // passphrase the zip is AES-256 encrypted (WinZip AE-2, opened by 7-Zip and
 // other common tools) through archiver-zip-encrypted, whose random salts make
 // each encrypted zip differ.
-import { createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';
+import type { Readable } from 'node:stream';
 import archiver from 'archiver';
 import { HashedFileWriter, type WrittenFile } from './hashed-file.js';
 
 export interface ZipEntry {
   /** Path inside the zip, with forward slashes. */
   readonly name: string;
-  /** File on disk holding its bytes. */
-  readonly source: string;
+  /** Its bytes. */
+  readonly contents: Buffer | Readable;
 }
 
 let encryptedFormatRegistered = false;
@@ -46,7 +46,7 @@ function zipTime(at: Date): Date {
  * Writes entries to `path`; returns its size and SHA-256.
  *
  * @example
- * await writeZip('/tmp/b.zip', [{ name: 'README.txt', source: '/tmp/s/README.txt' }], { time: asOf })
+ * await writeZip('/tmp/b.zip', [{ name: 'README.txt', contents: Buffer.from('hello\n') }], { time: asOf })
  */
 export async function writeZip(
   path: string,
@@ -57,12 +57,12 @@ export async function writeZip(
   if (options.passphrase) {
     registerEncryptedFormat();
     archive = archiver.create('zip-encrypted' as archiver.Format, {
-      zlib: { level: 9 },
+      zlib: { level: 6 },
       encryptionMethod: 'aes256',
       password: options.passphrase,
     } as archiver.ArchiverOptions);
   } else {
-    archive = archiver('zip', { zlib: { level: 9 } });
+    archive = archiver('zip', { zlib: { level: 6 } });
   }
   const out = new HashedFileWriter(path);
   const failed = new Promise<never>((_, reject) => {
@@ -71,7 +71,7 @@ export async function writeZip(
   });
   const date = zipTime(options.time);
   for (const entry of entries) {
-    archive.append(createReadStream(entry.source), { name: entry.name, date, mode: 0o644 });
+    archive.append(entry.contents, { name: entry.name, date, mode: 0o644 });
   }
   void archive.finalize();
   try {

@@ -22,3 +22,30 @@ alter table dsar_requests
   add constraint dsar_requests_reference_format check (reference ~ '^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$');
 
 create index dsar_requests_due_idx on dsar_requests (org_id, status, (coalesce(extended_due_on, due_on)));
+
+-- When the subject's records last changed, for a DSAR bundle's as_of: the
+-- newest captured insert, update or delete naming the subject (the request's
+-- own row not counted). A definer function because, under RLS, the array
+-- containment operator is not leakproof and so cannot use the GIN index on
+-- subject_ids: as the operator it would read every event of the
+-- organisation. It answers only for organisations the caller's open
+-- operator session covers.
+create function app.subject_last_change(p_org_id uuid, p_subject_id uuid) returns timestamptz
+language plpgsql stable security definer set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if p_org_id is null or not (p_org_id = any (app.operator_org_ids())) then
+    raise exception 'no open operator session covers organisation %', p_org_id using errcode = 'TC005';
+  end if;
+  return (
+    select max(e.recorded_at) from public.audit_events e
+    where e.org_id = p_org_id and e.subject_ids @> array[p_subject_id]
+      and e.target_type is distinct from 'dsar_requests'
+      and e.action ~ '\.(insert|update|delete)$');
+end
+$$;
+
+reset role;
+alter function app.subject_last_change(uuid, uuid) owner to trustctl_definer;
+revoke all on function app.subject_last_change(uuid, uuid) from public;
+grant execute on function app.subject_last_change(uuid, uuid) to trustctl_operator;
