@@ -58,6 +58,8 @@ export interface TableMap {
   /** Retention category and the column its clock reads; null if not swept. */
   readonly retention: { readonly category: string; readonly clock: string } | null;
   readonly dsar: DsarTreatment;
+  /** The order people read its rows in (the id is always added last); default: the retention clock. */
+  readonly order?: readonly string[];
   readonly erasure: { readonly row: RowErasure; readonly columns: Readonly<Record<string, ColumnErasure>> };
 }
 
@@ -181,6 +183,7 @@ export const dataMap: readonly TableMap[] = [
     ],
     retention: { category: 'attendance', clock: 'session_date' },
     dsar: include,
+    order: ['session_date', 'session', 'recorded_at'],
     erasure: { row: 'delete', columns: { correction_reason: 'redact' } },
   },
   {

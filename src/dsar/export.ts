@@ -157,6 +157,7 @@ async function recordRefusal(
 // Chronological order where a table has a time column, then the id, so the
 // same rows always come out in the same order.
 function orderColumns(plan: TableReadPlan, columns: readonly string[]): string[] {
+  if (plan.map.order) return [...plan.map.order, plan.map.idColumn];
   const clock = plan.map.retention?.clock;
   const order = clock && columns.includes(clock) ? [clock] : [];
   return [...order, plan.map.idColumn];
@@ -227,6 +228,16 @@ async function countRows(trx: AnyTrx, plan: TableReadPlan, orgId: string, subjec
   return Number(res.rows[0]!.n);
 }
 
+const CLOCK_PHRASES: Record<string, string> = {
+  child_25th_birthday: 'the child’s 25th birthday',
+  session_date: 'the day of the session',
+  occurred_at: 'the day it happened',
+  checked_in_at: 'the day of the check-in',
+  created_at: 'the day it was recorded',
+  ends_at: 'the end of the shift',
+  left_on: 'the day the child left',
+};
+
 function retentionLines(
   plans: readonly TableReadPlan[],
   policies: ReadonlyArray<{ category: string; site_id: string | null; keep_for: string; clock: string; action: string }>,
@@ -240,9 +251,9 @@ function retentionLines(
     if (!category || !policy) {
       return { table: p.map.table, period: 'No fixed period is set; kept while it is needed for the purpose above. Ask our Data Protection Officer.' };
     }
-    const from = policy.clock === 'child_25th_birthday' ? 'the child’s 25th birthday' : `its ${policy.clock.replace(/_/g, ' ')}`;
-    const then = { delete: 'deleted', anonymise: 'anonymised', archive: 'archived, then deleted' }[policy.action] ?? policy.action;
-    const keep = policy.keep_for === '00:00:00' ? 'Kept until' : `Kept for ${policy.keep_for} after`;
+    const from = CLOCK_PHRASES[policy.clock] ?? `the record’s ${policy.clock.replace(/_/g, ' ')}`;
+    const then = { delete: 'deleted', anonymise: 'anonymised', archive: 'archived' }[policy.action] ?? policy.action;
+    const keep = policy.keep_for === '00:00:00' ? 'Kept until' : `Kept for ${policy.keep_for.replace(/\bmons?\b/, 'months')} after`;
     return { table: p.map.table, period: `${keep} ${from}, then ${then}.` };
   });
 }
@@ -328,6 +339,9 @@ export async function exportSubjectBundle(
         const lastChange = await sql<{ at: Date | null }>`
           select app.subject_last_change(${org.id}::uuid, ${subject.id}::uuid) as at`.execute(trx);
         const asOfDate = lastChange.rows[0]!.at ?? snapshotAt;
+        const asOfBasis = lastChange.rows[0]!.at
+          ? 'last recorded change to the subject’s records in the export’s snapshot'
+          : 'no recorded change to the subject’s records was found; the time of the export’s snapshot';
         const asOf = asOfDate.toISOString();
         const released = new Set(input.include);
         const reviewer = input.reviewer?.trim() ?? '';
@@ -492,8 +506,8 @@ export async function exportSubjectBundle(
         await index.write(
           article15Section({
             organisation: org.name,
-            purposes: exportedTables.map((t) => ({ table: t.map.table, purpose: t.map.purpose })),
-            retention: retentionLines(exportedTables, policies.rows, subject.siteId),
+            purposes: plan.tables.map((t) => ({ table: t.map.table, purpose: t.map.purpose })),
+            retention: retentionLines(plan.tables, policies.rows, subject.siteId),
           }),
         );
         await index.write(reportTail());
@@ -515,7 +529,7 @@ export async function exportSubjectBundle(
           organisation: { id: org.id, slug: org.slug, name: org.name },
           subject: { type: subject.type, id: subject.id, site_id: subject.siteId },
           as_of: asOf,
-          as_of_basis: 'last recorded change to the subject’s records in the export’s snapshot',
+          as_of_basis: asOfBasis,
           tool: { name: 'trustctl', version: input.toolVersion },
           schema_version: snapshot.rows[0]!.schema ?? 'unknown',
           files,

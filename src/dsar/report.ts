@@ -24,16 +24,42 @@ export function humanise(name: string): string {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** '2026-11-25' -> '25 Nov 2026'; fixed English, so the bytes never depend on the machine's locale. */
+export function readableDate(iso: string): string {
+  const [y, m, d] = iso.slice(0, 10).split('-');
+  return `${Number(d)} ${MONTHS[Number(m) - 1]} ${y}`;
+}
+
+/** '2026-11-25T21:16:14.86+00:00' (UTC) -> '25 Nov 2026, 21:16 UTC' */
+export function readableTime(iso: string): string {
+  return `${readableDate(iso)}, ${iso.slice(11, 16)} UTC`;
+}
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+const ISO_UTC_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z)$/;
+
 /** A cell value as people read it. */
 export function displayValue(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
+  const text = String(value);
+  if (ISO_DATE.test(text)) return readableDate(text);
+  if (ISO_UTC_TIMESTAMP.test(text)) return readableTime(text);
+  return text;
 }
 
-/** Columns that are internal keys, left out of the HTML (kept in data/). */
-export const HTML_HIDDEN_COLUMNS = new Set(['org_id', 'site_id']);
+/**
+ * Columns left out of the report (they stay in data/): tenant keys and
+ * internal reference numbers, which mean nothing to a reader and, for
+ * staff and other family members, identify third parties.
+ */
+export function shownInReport(column: string): boolean {
+  return !(column === 'id' || column.endsWith('_id') || HIDDEN_REFERENCES.has(column));
+}
+const HIDDEN_REFERENCES = new Set(['recorded_by', 'uploaded_by', 'reported_by', 'storage_key', 'sha256']);
 
 export interface ReportHeader {
   readonly organisation: string;
@@ -63,11 +89,12 @@ export function reportHead(h: ReportHeader): string {
 <body>
 <h1>Information held about ${escapeHtml(h.subjectName)}</h1>
 <p>This is ${escapeHtml(h.organisation)}’s response to your subject access request <strong>${escapeHtml(h.reference)}</strong>,
-received on ${escapeHtml(h.receivedOn)} and due by ${escapeHtml(h.dueOn)}. It shows the personal data we hold about
-this ${escapeHtml(h.subjectType)} as it stood after the last recorded change to it, at ${escapeHtml(h.asOf)} (UTC).</p>
-<p class="muted">Each section below is one kind of record. The same data, with every column including internal
-identifiers, is in the <code>data/</code> folder of this bundle as JSON and CSV files; photos and documents are in
-<code>media/</code>. <code>manifest.json</code> lists every file with its SHA-256 fingerprint so you can check nothing was altered.</p>
+received on ${escapeHtml(readableDate(h.receivedOn))} and due by ${escapeHtml(readableDate(h.dueOn))}. It shows the personal
+data we hold about this ${escapeHtml(h.subjectType)}, as it stood after the last change to it, on ${escapeHtml(readableTime(h.asOf))}.</p>
+<p class="muted">Each section below is one kind of record. Internal reference numbers are left out here; the same data
+with every column is in the <code>data/</code> folder of this bundle as JSON and CSV files, and photos and documents are
+in <code>media/</code>. <code>manifest.json</code> lists every file with its SHA-256 fingerprint, so the files can be
+checked against the copy of this response that we keep.</p>
 `;
 }
 
@@ -77,7 +104,7 @@ function sectionHeading(table: string, purpose: string): string {
 
 /** A table's section up to its first row. */
 export function sectionOpen(table: string, purpose: string, columns: readonly string[]): string {
-  const shown = columns.filter((c) => !HTML_HIDDEN_COLUMNS.has(c));
+  const shown = columns.filter(shownInReport);
   return `${sectionHeading(table, purpose)}<table>\n<thead><tr>${shown.map((c) => `<th>${escapeHtml(humanise(c))}</th>`).join('')}</tr></thead>\n<tbody>\n`;
 }
 
@@ -87,7 +114,7 @@ export function sectionEmpty(table: string, purpose: string): string {
 }
 
 export function sectionRow(columns: readonly string[], row: Record<string, unknown>): string {
-  const cells = columns.filter((c) => !HTML_HIDDEN_COLUMNS.has(c)).map((c) => `<td>${escapeHtml(displayValue(row[c]))}</td>`);
+  const cells = columns.filter(shownInReport).map((c) => `<td>${escapeHtml(displayValue(row[c]))}</td>`);
   return `<tr>${cells.join('')}</tr>\n`;
 }
 
@@ -102,19 +129,20 @@ export interface WithheldLine {
   readonly reason: string;
 }
 
+/**
+ * What the requester is told about withheld records: that some were
+ * withheld and on what grounds, never which kinds or how many. Naming, say,
+ * a safeguarding record to a parent could tip off someone it concerns; the
+ * DPO's detail is in manifest.json and the audit trail.
+ */
 export function withheldSection(withheld: readonly WithheldLine[]): string {
   if (withheld.length === 0) return '';
-  const items = withheld
-    .map((w) => `<li>${escapeHtml(humanise(w.table))}: ${w.rows} record(s). ${escapeHtml(w.reason)}</li>`)
-    .join('\n');
   return `<h2 id="withheld">Information not included</h2>
-<div class="note"><p>Some records are not included in this response. The law allows us to withhold information
-where releasing it could cause serious harm, or where it is also about other people and it would not be fair to
-them to release it. We have recorded what was withheld and why:</p>
-<ul>
-${items}
-</ul>
-<p>If you disagree, you can ask us to review this decision, or complain to the ICO (see below).</p></div>
+<div class="note"><p>Some information is not included in this response. The Data Protection Act 2018 allows
+information to be withheld where releasing it could cause serious harm, or where it is also about other people and
+it would not be fair to them to release it. Each item is reviewed by our Data Protection Officer.</p>
+<p>If you disagree with a decision to withhold information, you can ask us to review it, or complain to the ICO
+(see below).</p></div>
 `;
 }
 
@@ -154,10 +182,10 @@ ${retention}
 <p>From you or your family, from the school or setting (staff who work with the child), and from other schools or
 public bodies when a child joins us.</p>
 <h3>Automated decisions</h3>
-<p>We do not make decisions about you by automated means, including profiling.</p>
+<p>We do not make decisions about you or your child by automated means, including profiling.</p>
 <h3>Your rights</h3>
-<p>You have the right to ask us to correct information that is wrong (rectification), to erase it where we no
-longer have a reason to keep it, to restrict how we use it, and to object to how we use it. Contact
+<p>You (or your child) have the right to ask us to correct information that is wrong (rectification), to erase it
+where we no longer have a reason to keep it, to restrict how we use it, and to object to how we use it. Contact
 ${escapeHtml(info.organisation)}’s Data Protection Officer to use any of these rights.</p>
 <h3>How to complain</h3>
 <p>If you are unhappy with how we have handled your information or this request, you can complain to the
@@ -177,22 +205,16 @@ export interface ReadmeInput extends ReportHeader {
 }
 
 export function readmeText(r: ReadmeInput): string {
-  const withheld =
-    r.withheld.length === 0
-      ? 'Nothing was withheld.'
-      : `Withheld pending review:\n${r.withheld.map((w) => `  - ${w.table}: ${w.rows} record(s) (${w.category})`).join('\n')}`;
   return `Subject access request ${r.reference}
 ${r.organisation}: information held about ${r.subjectName} (${r.subjectType})
-Received ${r.receivedOn}; due ${r.dueOn}; data as of ${r.asOf} (UTC).
+Received ${readableDate(r.receivedOn)}; due ${readableDate(r.dueOn)}; records as they stood on ${readableTime(r.asOf)}.
 
 Open index.html in a web browser to read it. The same data is in data/ as
 JSON and CSV (one file per kind of record); photos and documents are in media/.
 
 manifest.json lists every file with its size and SHA-256 fingerprint. To check
-the bundle has not been altered: trustctl dsar verify <this zip>, or compare
-each file with sha256sum.
-
-${withheld}
+the files: trustctl dsar verify <this zip>, or compare each file with sha256sum.
+${r.withheld.length === 0 ? '' : '\nSome information is not included; index.html explains why.\n'}
 Files: ${r.files} (plus manifest.json).
 `;
 }

@@ -239,6 +239,10 @@ describe('dsar export: a child', () => {
     for (const needle of ['Why we hold it', 'Who it is shared with', 'How long we keep it', 'Where it came from', 'Your rights', 'ico.org.uk', 'Information not included']) {
       expect(html).toContain(needle);
     }
+    // The requester is not told which kinds of record were withheld, or how many.
+    const notice = html.slice(html.indexOf('id="withheld"'), html.indexOf('id="your-rights"'));
+    expect(notice).not.toMatch(/safeguarding|sensitive|\b\d+ (record|item|note|concern)/i);
+    expect(files.get('README.txt')!.toString('utf8')).not.toMatch(/safeguarding|sensitive_notes/);
 
     // Audited with the bundle's hash; the request moves to exported.
     const event = (

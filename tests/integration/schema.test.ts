@@ -119,6 +119,7 @@ describe('the data map', () => {
       ...t.subjects.map((s) => s.column),
       ...Object.keys(t.erasure.columns),
       ...(t.retention && t.retention.clock !== 'child_25th_birthday' ? [t.retention.clock] : []),
+      ...(t.order ?? []),
       ...(t.tenantKey ? [t.tenantKey.org, ...(t.tenantKey.site ? [t.tenantKey.site] : [])] : []),
     ].map((c) => `${t.table}.${c}`));
     expect(named.filter((c) => !has.has(c))).toEqual([]);
