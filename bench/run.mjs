@@ -84,8 +84,14 @@ async function benchDsar() {
                 const org = await sql`select org_id from organisations where slug = ${orgSlug}`.execute(trx);
                 const orgId = org.rows[0].org_id;
                 for (const t of plan.tables) {
-                  const cols = [...t.ownColumns, ...t.byColumns];
-                  const where = sql.join(cols.map((c) => sql`${sql.ref(c)} = ${id}::uuid`), sql` or `);
+                  const where = sql.join(
+                    [...t.own, ...t.by].map((r) =>
+                      r.orgColumn
+                        ? sql`(${sql.ref(r.column)} = ${id}::uuid and ${sql.ref(r.orgColumn)} = ${orgId}::uuid)`
+                        : sql`${sql.ref(r.column)} = ${id}::uuid`,
+                    ),
+                    sql` or `,
+                  );
                   await sql`select * from ${sql.table(t.map.table)} where org_id = ${orgId}::uuid and (${where})`.execute(trx);
                 }
               },

@@ -45,6 +45,12 @@ export interface SubjectReference {
   readonly relation: 'is' | 'about' | 'by';
   /** The column is an array of ids (uuid[]), not one id. */
   readonly array?: true;
+  /**
+   * The column holding the organisation of the person referred to, where it
+   * is not the row's own org_id (support staff's grants in other
+   * organisations); user ids are unique only within an organisation.
+   */
+  readonly orgColumn?: string;
 }
 
 export interface TableMap {
@@ -112,7 +118,7 @@ export const dataMap: readonly TableMap[] = [
     tenantKey: site,
     idColumn: 'id',
     purpose: 'Records who may see which school’s data, and why.',
-    subjects: [{ column: 'user_id', kind: 'user', relation: 'is' }],
+    subjects: [{ column: 'user_id', kind: 'user', relation: 'is', orgColumn: 'user_org_id' }],
     retention: { category: 'access', clock: 'created_at' },
     dsar: include,
     erasure: { row: 'keep', columns: { reason: 'redact' } },
@@ -369,11 +375,15 @@ export const dataMap: readonly TableMap[] = [
 
 /**
  * Whether a data-map reference of kind `ref` can name a subject of kind
- * `subject` (a guardian or member of staff is also a 'user').
+ * `subject`. Any account column can hold any kind of account: a parent who
+ * volunteers is on the rota, a teacher's own child attends the school; so
+ * for a guardian or member of staff every account column counts.
  *
  * @example
- * refersTo('user', 'guardian') // true
+ * refersTo('staff', 'guardian') // true
+ * refersTo('staff', 'child') // false
  */
 export function refersTo(ref: SubjectKind, subject: 'child' | 'guardian' | 'staff'): boolean {
-  return ref === subject || ref === 'any' || (ref === 'user' && subject !== 'child');
+  if (ref === 'any') return true;
+  return subject === 'child' ? ref === 'child' : ref !== 'child';
 }

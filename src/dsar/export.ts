@@ -6,8 +6,8 @@
 // its record.
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
-import { extname, join, resolve, sep } from 'node:path';
+import { access, link, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, extname, join, resolve, sep } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
@@ -16,6 +16,7 @@ import { onInterrupt } from '../lifecycle.js';
 import type { OperatorSession } from '../db/operator-session.js';
 import type { Database } from '../db/schema.js';
 import { HashedFileWriter, MemoryBudget, type StoredFile } from './hashed-file.js';
+import type { SubjectReference } from '../datamap/index.js';
 import { planSubjectRead, REVIEW_CATEGORIES, type ReviewCategory, type TableReadPlan } from './plan.js';
 import {
   article15Section,
@@ -34,7 +35,7 @@ import { findDsarRequest, type DsarRequest } from './requests.js';
 import { describeSubject, findOrganisation, findSubjects, type DsarSubject, type OrganisationRef } from './subject.js';
 import { writeZip } from './zip.js';
 
-export const BUNDLE_FORMAT = 'trustctl-dsar-bundle/1';
+import { BUNDLE_FORMAT, DPO_RECORD_FORMAT } from './format.js';
 
 export interface ExportInput {
   readonly orgSlug: string;
@@ -99,7 +100,12 @@ export interface Manifest {
   readonly tool: { readonly name: string; readonly version: string };
   readonly schema_version: string;
   readonly files: readonly BundleFile[];
-  readonly withheld: readonly WithheldEntry[];
+  /**
+   * Whether anything was withheld pending review; which kinds and how many
+   * are in the DPO's record and the audit event, not in the bundle the
+   * requester gets (naming a safeguarding record could tip someone off).
+   */
+  readonly withheld_pending_review: boolean;
   readonly released: readonly ReleasedEntry[];
   readonly excluded: ReadonlyArray<{ readonly table: string; readonly reason: string }>;
   readonly media_unavailable: readonly UnavailableMedia[];
@@ -107,6 +113,9 @@ export interface Manifest {
 
 export interface ExportResult {
   readonly path: string;
+  /** The DPO's record beside the bundle: what was withheld, with row ids. */
+  readonly dpoRecordPath: string;
+  readonly dpoRecordSha256: string;
   readonly bytes: number;
   readonly sha256: string;
   readonly manifestSha256: string;
@@ -128,9 +137,47 @@ export interface ExportResult {
 
 type AnyTrx = Transaction<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** A file-name-safe form of the request reference. */
+/**
+ * The bundle's file name from the request reference. References may hold
+ * '/', which becomes '~' (a character references cannot contain), so two
+ * references never share a file name.
+ */
 export function bundleFileName(reference: string, encrypted: boolean): string {
-  return `${reference.replace(/[^A-Za-z0-9._-]/g, '_')}${encrypted ? '.encrypted' : ''}.zip`;
+  return `${reference.replace(/\//g, '~')}${encrypted ? '.encrypted' : ''}.zip`;
+}
+
+/** The DPO's record of an export, written beside the bundle (never inside it). */
+export function dpoRecordFileName(bundleName: string): string {
+  return bundleName.replace(/\.zip$/, '.dpo-record.json');
+}
+
+// Work directories of exports killed before they could clean up.
+const STALE_WORK_DIR_MS = 24 * 60 * 60 * 1000;
+
+async function removeStaleWorkDirs(outDir: string, logger: Logger): Promise<void> {
+  for (const name of await readdir(outDir)) {
+    if (!name.startsWith('.trustctl-dsar-')) continue;
+    const path = join(outDir, name);
+    const info = await stat(path).catch(() => null);
+    if (info?.isDirectory() && Date.now() - info.mtimeMs > STALE_WORK_DIR_MS) {
+      logger.info({ path }, 'removing the work directory of an interrupted export');
+      await rm(path, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Moves a finished file into place; refuses to replace an existing one unless forced. */
+async function publish(from: string, to: string, force: boolean): Promise<void> {
+  if (force) return rename(from, to);
+  try {
+    await link(from, to); // fails if `to` exists: no window for another export to be overwritten
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new RefusedError(`${to} already exists`, 'Pass --force to replace it, or --out another directory');
+    }
+    throw error;
+  }
+  await rm(from);
 }
 
 /** A passphrase for an encrypted bundle: 120 random bits, in groups people can read out. */
@@ -141,16 +188,17 @@ export function generatePassphrase(): string {
   return chars.match(/.{6}/g)!.join('-');
 }
 
+/** Why an export was refused, as recorded in the audit trail: a code, never names or emails. */
+export type RefusalCode = 'unknown_request' | 'request_closed' | 'subject_not_found' | 'subject_ambiguous' | 'subject_mismatch';
+
 async function recordRefusal(
   session: OperatorSession,
   org: OrganisationRef,
-  detail: { readonly reference: string; readonly subjectId: string | null; readonly why: string },
+  detail: { readonly reference: string; readonly subjectIds: readonly string[]; readonly code: RefusalCode },
 ): Promise<void> {
   await session.transaction(async (trx) => {
-    await sql`select app.audit_record(${org.id}::uuid, null, 'dsar.export', 'dsar_request', ${detail.reference},
-      ${detail.subjectId ? [detail.subjectId] : []}::uuid[], 'refused', ${JSON.stringify({ refused: detail.why })}::jsonb)`.execute(
-      trx,
-    );
+    await sql`select app.audit_record(${org.id}::uuid, null, 'dsar.export', 'dsar_request_reference', ${detail.reference},
+      ${[...detail.subjectIds]}::uuid[], 'refused', ${JSON.stringify({ refused: detail.code })}::jsonb)`.execute(trx);
   });
 }
 
@@ -184,48 +232,95 @@ function csvLines(records: ReadonlyArray<readonly unknown[]>): string {
   );
 }
 
-interface Parts {
-  own: boolean;
-  ownWithheldRows: boolean;
-  by: boolean;
+/**
+ * SQL conditions over a table's rows (alias t) for one subject: OWN (the
+ * row is or is about them), BY (made by them, about others, and not their
+ * own), HELD (under review: the whole table, or rows matching a column).
+ */
+function conditions(plan: TableReadPlan, orgId: string, subjectId: string) {
+  const match = (r: SubjectReference) =>
+    r.orgColumn
+      ? sql`(${sql.ref(`t.${r.column}`)} = ${subjectId}::uuid and ${sql.ref(`t.${r.orgColumn}`)} = ${orgId}::uuid)`
+      : sql`${sql.ref(`t.${r.column}`)} = ${subjectId}::uuid`;
+  const own = plan.own.length > 0 ? sql`(${sql.join(plan.own.map(match), sql` or `)})` : sql`false`;
+  const by =
+    plan.by.length > 0 ? sql`((${sql.join(plan.by.map(match), sql` or `)}) and not coalesce(${own}, false))` : sql`false`;
+  const where = plan.review?.where;
+  const held = !plan.review
+    ? sql`false`
+    : where
+      ? sql`coalesce(${sql.ref(`t.${where.column}`)} = ${where.equals}, false)`
+      : sql`true`;
+  return { own, by, held };
+}
+
+/** What a bundle holds of a table, given the categories released. */
+function exportedCondition(plan: TableReadPlan, orgId: string, subjectId: string, released: ReadonlySet<string>) {
+  const { own, by, held } = conditions(plan, orgId, subjectId);
+  const byReleased = released.has(plan.byReview.category) ? by : sql`false`;
+  const heldReleased = plan.review && released.has(plan.review.category) ? sql`true` : sql`not ${held}`;
+  return sql`(${own} or ${byReleased}) and ${heldReleased}`;
 }
 
 /**
- * The WHERE condition for a table's rows: own rows (optionally only those
- * not withheld row by row), and records BY the subject when released.
+ * Which review category keeps a row out of the bundle, as SQL (null when
+ * it is in the bundle): its own category if under review and not released,
+ * else third-party records if made by the subject and not released.
  */
-function condition(plan: TableReadPlan, subjectId: string, parts: Parts) {
-  const ownMatch = sql.join(
-    plan.ownColumns.map((c) => sql`${sql.ref(`t.${c}`)} = ${subjectId}::uuid`),
-    sql` or `,
-  );
-  const byMatch = sql.join(
-    plan.byColumns.map((c) => sql`${sql.ref(`t.${c}`)} = ${subjectId}::uuid`),
-    sql` or `,
-  );
-  const clauses = [];
-  if (parts.own && plan.ownColumns.length > 0) {
-    const rw = plan.rowWithheld;
-    if (rw && !parts.ownWithheldRows) {
-      clauses.push(sql`((${ownMatch}) and ${sql.ref(`t.${rw.column}`)} is distinct from ${rw.equals})`);
-    } else {
-      clauses.push(sql`(${ownMatch})`);
-    }
-  } else if (!parts.own && parts.ownWithheldRows && plan.rowWithheld && plan.ownColumns.length > 0) {
-    clauses.push(sql`((${ownMatch}) and ${sql.ref(`t.${plan.rowWithheld.column}`)} = ${plan.rowWithheld.equals})`);
-  }
-  if (parts.by && plan.byColumns.length > 0) {
-    const notOwn = plan.ownColumns.length > 0 ? sql` and not coalesce(${ownMatch}, false)` : sql``;
-    clauses.push(sql`((${byMatch})${notOwn})`);
-  }
-  return clauses.length === 0 ? sql`false` : sql.join(clauses, sql` or `);
+function withheldCategory(plan: TableReadPlan, orgId: string, subjectId: string, released: ReadonlySet<string>) {
+  const { own, by, held } = conditions(plan, orgId, subjectId);
+  const heldOut = plan.review && !released.has(plan.review.category) ? held : sql`false`;
+  const byOut = released.has(plan.byReview.category) ? sql`false` : by;
+  return sql<string | null>`case when not coalesce(${own} or ${by}, false) then null
+    when ${heldOut} then ${plan.review?.category ?? null}::text
+    when ${byOut} then ${plan.byReview.category}::text end`;
 }
 
-async function countRows(trx: AnyTrx, plan: TableReadPlan, orgId: string, subjectId: string, parts: Parts) {
-  const res = await sql<{ n: string }>`
-    select count(*) as n from ${sql.table(plan.map.table)} t
-    where t.org_id = ${orgId}::uuid and (${condition(plan, subjectId, parts)})`.execute(trx);
-  return Number(res.rows[0]!.n);
+interface TableAccount {
+  readonly withheld: ReadonlyArray<{ category: ReviewCategory; rows: number; reason: string }>;
+  readonly released: ReadonlyArray<{ category: ReviewCategory; rows: number }>;
+}
+
+/** Counts, in one query, what is withheld from and what was released into a table's part of the bundle. */
+async function accountTable(
+  trx: AnyTrx,
+  plan: TableReadPlan,
+  orgId: string,
+  subjectId: string,
+  released: ReadonlySet<string>,
+): Promise<TableAccount> {
+  if (!plan.review && plan.by.length === 0) return { withheld: [], released: [] };
+  const { own, by, held } = conditions(plan, orgId, subjectId);
+  const res = await sql<{ own_held: string; by_held: string; by_free: string }>`
+    select count(*) filter (where ${own} and ${held}) as own_held,
+           count(*) filter (where ${by} and ${held}) as by_held,
+           count(*) filter (where ${by} and not ${held}) as by_free
+    from ${sql.table(plan.map.table)} t
+    where t.org_id = ${orgId}::uuid and (${own} or ${by})`.execute(trx);
+  const c = res.rows[0]!;
+  const [ownHeld, byHeld, byFree] = [Number(c.own_held), Number(c.by_held), Number(c.by_free)];
+  const withheld = new Map<ReviewCategory, { rows: number; reason: string }>();
+  const out = new Map<ReviewCategory, number>();
+  const add = (category: ReviewCategory, reason: string, rows: number, isReleased: boolean): void => {
+    if (rows === 0) return;
+    if (isReleased) out.set(category, (out.get(category) ?? 0) + rows);
+    else withheld.set(category, { rows: (withheld.get(category)?.rows ?? 0) + rows, reason });
+  };
+  const tp = plan.byReview;
+  const tpReleased = released.has(tp.category);
+  add(tp.category, tp.reason, byFree, tpReleased);
+  if (plan.review) {
+    const r = plan.review;
+    const rReleased = released.has(r.category);
+    add(r.category, r.reason, ownHeld, rReleased);
+    // Made by the subject AND under review: out unless both are released.
+    if (!rReleased) add(r.category, r.reason, byHeld, false);
+    else add(tp.category, tp.reason, byHeld, tpReleased);
+  }
+  return {
+    withheld: [...withheld].map(([category, w]) => ({ category, ...w })),
+    released: [...out].map(([category, rows]) => ({ category, rows })),
+  };
 }
 
 const CLOCK_PHRASES: Record<string, string> = {
@@ -259,6 +354,50 @@ function retentionLines(
 }
 
 /**
+ * Writes the DPO's record: the head as JSON, then every withheld category of
+ * every table with the ids of its rows, streamed from the same snapshot.
+ */
+async function writeDpoRecord(
+  trx: AnyTrx,
+  path: string,
+  input: {
+    readonly head: Record<string, unknown>;
+    readonly withheld: readonly WithheldEntry[];
+    readonly plans: readonly TableReadPlan[];
+    readonly orgId: string;
+    readonly subjectId: string;
+    readonly released: ReadonlySet<string>;
+  },
+): Promise<StoredFile> {
+  const out = new HashedFileWriter(path);
+  const head = JSON.stringify(input.head, null, 2);
+  await out.write(`${head.slice(0, -2)},\n  "withheld": [`);
+  let first = true;
+  for (const w of input.withheld) {
+    const plan = input.plans.find((t) => t.map.table === w.table)!;
+    await out.write(`${first ? '' : ','}\n    {"table": ${JSON.stringify(w.table)}, "category": ${JSON.stringify(w.category)}, `);
+    await out.write(`"reason": ${JSON.stringify(w.reason)}, "rows": ${w.rows}, "ids": [`);
+    first = false;
+    const ids = trx
+      .selectFrom(sql`${sql.table(w.table)}`.as('t'))
+      .select(sql<string>`${sql.ref(`t.${plan.map.idColumn}`)}::text`.as('id'))
+      .where(sql<boolean>`t.org_id = ${input.orgId}::uuid
+        and ${withheldCategory(plan, input.orgId, input.subjectId, input.released)} = ${w.category}`)
+      .orderBy(sql.ref(`t.${plan.map.idColumn}`))
+      .stream(BATCH);
+    let n = 0;
+    for await (const { id } of ids as AsyncIterable<{ id: string }>) {
+      await out.write(`${n === 0 ? '' : ', '}${JSON.stringify(id)}`);
+      n += 1;
+    }
+    if (n !== w.rows) throw new Error(`${w.table}: counted ${w.rows} withheld rows but listed ${n}`);
+    await out.write(']}');
+  }
+  await out.write(`${first ? '' : '\n  '}]\n}\n`);
+  return out.close();
+}
+
+/**
  * Exports one subject's bundle through an open operator session.
  *
  * @example
@@ -283,6 +422,7 @@ export async function exportSubjectBundle(
   }
   const outDir = resolve(input.outDir);
   await mkdir(outDir, { recursive: true });
+  await removeStaleWorkDirs(outDir, logger);
   const finalPath = join(outDir, bundleFileName(input.reference, input.encrypt));
   if (!input.force && (await access(finalPath).then(() => true, () => false))) {
     throw new RefusedError(`${finalPath} already exists`, 'Pass --force to replace it, or --out another directory');
@@ -291,33 +431,51 @@ export async function exportSubjectBundle(
   const workDir = await mkdtemp(join(outDir, '.trustctl-dsar-'));
   const unregister = onInterrupt(() => rm(workDir, { recursive: true, force: true }));
   const partialPath = join(workDir, 'bundle.zip');
+  const finalRecordPath = join(outDir, dpoRecordFileName(basename(finalPath)));
+  const partialRecordPath = join(workDir, 'dpo-record.json');
   try {
     const result = await session.transaction(
       async (trxTyped) => {
         const trx = trxTyped as unknown as AnyTrx;
         await sql`set local timezone = 'UTC'`.execute(trx);
         const org = await findOrganisation(trxTyped, input.orgSlug);
-        const request = await findDsarRequest(trxTyped, org, input.reference);
-        const subjectId = 'id' in input.subject ? input.subject.id : null;
-        const refuse = async (why: string, hint?: string): Promise<never> => {
-          await recordRefusal(session, org, { reference: input.reference, subjectId, why });
-          throw new RefusedError(why, hint);
+        const queriedId = 'id' in input.subject ? [input.subject.id] : [];
+        // Every refusal inside the organisation is audited with a code and
+        // ids only; the message for the person at the terminal may say more.
+        const refuse = async (code: RefusalCode, subjectIds: readonly string[], error: RefusedError): Promise<never> => {
+          await recordRefusal(session, org, { reference: input.reference, subjectIds, code });
+          throw error;
         };
+        const request = await findDsarRequest(trxTyped, org, input.reference).catch((error: unknown) =>
+          error instanceof RefusedError ? refuse('unknown_request', queriedId, error) : Promise.reject(error),
+        );
         if (request.status === 'closed') {
-          await refuse(`request "${request.reference}" is closed`, 'Open a new request to export again');
+          await refuse(
+            'request_closed',
+            [request.subjectId],
+            new RefusedError(`request "${request.reference}" is closed`, 'Open a new request to export again'),
+          );
         }
         let candidates = await findSubjects(trxTyped, org.id, input.subject);
         if (candidates.length === 0) {
           await refuse(
-            `no child, guardian or staff member ${'id' in input.subject ? input.subject.id : 'with that email'} in ${org.slug}`,
-            'Check the id or email; subjects are looked up only inside --org',
+            'subject_not_found',
+            queriedId,
+            new RefusedError(
+              `no child, guardian or staff member ${'id' in input.subject ? input.subject.id : 'with that email'} in ${org.slug}`,
+              'Check the id or email; subjects are looked up only inside --org',
+            ),
           );
         }
         if (candidates.length > 1) {
           if (!input.pickSubject) {
             await refuse(
-              `--subject matches ${candidates.length} people in ${org.slug}: ${candidates.map(describeSubject).join('; ')}`,
-              'Pass the id of the one you mean',
+              'subject_ambiguous',
+              candidates.map((c) => c.id),
+              new RefusedError(
+                `--subject matches ${candidates.length} people in ${org.slug}: ${candidates.map(describeSubject).join('; ')}`,
+                'Pass the id of the one you mean',
+              ),
             );
           }
           candidates = [await input.pickSubject!(candidates)];
@@ -325,11 +483,16 @@ export async function exportSubjectBundle(
         const subject = candidates[0]!;
         if (subject.id !== request.subjectId) {
           await refuse(
-            `request "${request.reference}" is about ${request.subjectType} ${request.subjectId}, not ${describeSubject(subject)}`,
-            'Check --request and --subject',
+            'subject_mismatch',
+            [subject.id, request.subjectId],
+            new RefusedError(
+              `request "${request.reference}" is about ${request.subjectType} ${request.subjectId}, not ${describeSubject(subject)}`,
+              'Check --request and --subject',
+            ),
           );
         }
 
+        const plan = planSubjectRead(subject.type);
         const snapshot = await sql<{ now: Date; schema: string | null }>`
           select transaction_timestamp() as now,
                  (select max(name) from public.trustctl_migrations) as schema`.execute(trx);
@@ -337,7 +500,8 @@ export async function exportSubjectBundle(
         // The bundle's as_of is the last recorded change to the subject's
         // records in this snapshot, so the same data gives the same bytes.
         const lastChange = await sql<{ at: Date | null }>`
-          select app.subject_last_change(${org.id}::uuid, ${subject.id}::uuid) as at`.execute(trx);
+          select app.subject_last_change(${org.id}::uuid, ${subject.id}::uuid,
+            ${plan.tables.map((t) => t.map.table)}::text[]) as at`.execute(trx);
         const asOfDate = lastChange.rows[0]!.at ?? snapshotAt;
         const asOfBasis = lastChange.rows[0]!.at
           ? 'last recorded change to the subject’s records in the export’s snapshot'
@@ -346,7 +510,6 @@ export async function exportSubjectBundle(
         const released = new Set(input.include);
         const reviewer = input.reviewer?.trim() ?? '';
 
-        const plan = planSubjectRead(subject.type);
         await mkdir(join(workDir, 'files', 'data'), { recursive: true });
         await mkdir(join(workDir, 'files', 'media'), { recursive: true });
         await mkdir(join(workDir, 'fragments'));
@@ -369,35 +532,14 @@ export async function exportSubjectBundle(
           plan.tables.map((t) => t.map.table),
         );
 
-        const note = (table: string, category: ReviewCategory, count: number, reason: string): void => {
-          if (count === 0) return;
-          if (released.has(category)) releasedEntries.push({ table, category, rows: count, reviewer });
-          else withheld.push({ table, category, rows: count, reason });
-        };
 
         for (const t of plan.tables) {
           const table = t.map.table;
-          if (t.tableWithheld) {
-            const count = await countRows(trx, t, org.id, subject.id, { own: true, ownWithheldRows: true, by: true });
-            note(table, t.tableWithheld.category, count, t.tableWithheld.reason);
-            if (!released.has(t.tableWithheld.category)) continue;
-          } else {
-            if (t.rowWithheld) {
-              const count = await countRows(trx, t, org.id, subject.id, { own: false, ownWithheldRows: true, by: false });
-              note(table, t.rowWithheld.category, count, t.rowWithheld.reason);
-            }
-            if (t.byColumns.length > 0) {
-              const count = await countRows(trx, t, org.id, subject.id, { own: false, ownWithheldRows: false, by: true });
-              note(table, t.byWithheld.category, count, t.byWithheld.reason);
-            }
-          }
-          const parts: Parts = t.tableWithheld
-            ? { own: true, ownWithheldRows: true, by: true }
-            : {
-                own: true,
-                ownWithheldRows: t.rowWithheld ? released.has(t.rowWithheld.category) : true,
-                by: released.has(t.byWithheld.category),
-              };
+          const account = await accountTable(trx, t, org.id, subject.id, released);
+          for (const w of account.withheld) withheld.push({ table, ...w });
+          for (const r of account.released) releasedEntries.push({ table, ...r, reviewer });
+          // A table under review as a whole, not released: no data file at all.
+          if (t.review && t.review.where === null && !released.has(t.review.category)) continue;
           const columns = columnsOf.get(table);
           if (!columns) throw new Error(`table public.${table} of the data map does not exist`);
           const json = new HashedFileWriter(join(workDir, 'files', 'data', `${table}.json`), { budget });
@@ -409,7 +551,7 @@ export async function exportSubjectBundle(
           let query = trx
             .selectFrom(sql`${sql.table(table)}`.as('t'))
             .select(sql<Record<string, unknown>>`row_to_json(t)`.as('row'))
-            .where(sql<boolean>`t.org_id = ${org.id}::uuid and (${condition(t, subject.id, parts)})`);
+            .where(sql<boolean>`t.org_id = ${org.id}::uuid and ${exportedCondition(t, org.id, subject.id, released)}`);
           for (const c of orderColumns(t, columns)) query = query.orderBy(sql.ref(`t.${c}`));
           // Rows go out in batches of at most BATCH: bounded memory, and one
           // write per file per batch rather than per row.
@@ -468,7 +610,9 @@ export async function exportSubjectBundle(
               unavailable(`file not found in the media store (${mediaRoot})`);
               continue;
             }
-            const name = `media/${m.id}${extname(m.storage_key).toLowerCase()}`;
+            // Keep a plain extension so the file opens; anything else is dropped.
+            const ext = extname(m.storage_key).toLowerCase();
+            const name = `media/${m.id}${/^\.[a-z0-9]{1,8}$/.test(ext) ? ext : ''}`;
             const out = new HashedFileWriter(join(workDir, 'files', name), { budget });
             await out.pipeFrom(createReadStream(source));
             const written = await out.close();
@@ -533,7 +677,7 @@ export async function exportSubjectBundle(
           tool: { name: 'trustctl', version: input.toolVersion },
           schema_version: snapshot.rows[0]!.schema ?? 'unknown',
           files,
-          withheld,
+          withheld_pending_review: withheld.length > 0,
           released: releasedEntries,
           excluded: plan.excluded,
           media_unavailable: mediaUnavailable,
@@ -552,12 +696,46 @@ export async function exportSubjectBundle(
         const passphrase = input.encrypt ? generatePassphrase() : null;
         const zip = await writeZip(partialPath, entries, { time: asOfDate, ...(passphrase ? { passphrase } : {}) });
 
+        // The DPO's record: what was withheld, down to the row ids, which the
+        // requester's copy must not reveal.
+        const record = await writeDpoRecord(trx, partialRecordPath, {
+          head: {
+            format: DPO_RECORD_FORMAT,
+            request: {
+              id: request.id,
+              reference: request.reference,
+              received_on: request.receivedOn,
+              due_on: request.effectiveDueOn,
+            },
+            organisation: { id: org.id, slug: org.slug, name: org.name },
+            subject: { type: subject.type, id: subject.id, site_id: subject.siteId, name: subject.name },
+            operator_session: session.id,
+            snapshot_at: snapshotAt.toISOString(),
+            as_of: asOf,
+            bundle: {
+              file: basename(finalPath),
+              bytes: zip.bytes,
+              sha256: zip.sha256,
+              manifest_sha256: manifestWritten.sha256,
+              encrypted: input.encrypt,
+            },
+            released: releasedEntries,
+            excluded: plan.excluded,
+          },
+          withheld,
+          plans: plan.tables,
+          orgId: org.id,
+          subjectId: subject.id,
+          released,
+        });
+
         const event = await sql<{ id: string }>`
           select app.audit_record(${org.id}::uuid, ${subject.siteId}::uuid, 'dsar.export', 'dsar_request', ${request.id},
             array[${subject.id}::uuid], 'success', ${JSON.stringify({
               request: request.reference,
               bundle_sha256: zip.sha256,
               manifest_sha256: manifestWritten.sha256,
+              dpo_record_sha256: record.sha256,
               encrypted: input.encrypt,
               as_of: asOf,
               snapshot_at: snapshotAt.toISOString(),
@@ -581,6 +759,8 @@ export async function exportSubjectBundle(
         );
         return {
           path: finalPath,
+          dpoRecordPath: finalRecordPath,
+          dpoRecordSha256: record.sha256,
           bytes: zip.bytes,
           sha256: zip.sha256,
           manifestSha256: manifestWritten.sha256,
@@ -601,7 +781,8 @@ export async function exportSubjectBundle(
       },
       { isolation: 'repeatable read' },
     );
-    await rename(partialPath, finalPath);
+    await publish(partialPath, finalPath, input.force);
+    await publish(partialRecordPath, finalRecordPath, true);
     return result;
   } finally {
     unregister();

@@ -2,7 +2,7 @@
 // each table, the columns that name the subject as its own data (IS / ABOUT),
 // the columns that name it as the author of records about other people (BY),
 // and what the bundle does with those rows.
-import { dataMap, refersTo, type TableMap } from '../datamap/index.js';
+import { dataMap, refersTo, type SubjectReference, type TableMap } from '../datamap/index.js';
 import type { SubjectType } from './subject.js';
 
 /** Categories a DPO can release with --include after review. */
@@ -18,20 +18,21 @@ const THIRD_PARTY_REASON =
 
 export interface TableReadPlan {
   readonly map: TableMap;
-  /** Columns whose match makes a row the subject's own data. */
-  readonly ownColumns: readonly string[];
-  /** Columns whose match makes a row a record BY the subject about others. */
-  readonly byColumns: readonly string[];
-  /** Withheld as a whole (e.g. safeguarding): category and reason. */
-  readonly tableWithheld: { readonly category: ReviewCategory; readonly reason: string } | null;
-  /** Own rows withheld by a row condition (e.g. sensitive notes). */
-  readonly rowWithheld: {
-    readonly column: string;
-    readonly equals: string;
+  /** References whose match makes a row the subject's own data (IS / ABOUT). */
+  readonly own: readonly SubjectReference[];
+  /** References whose match makes a row a record BY the subject about others. */
+  readonly by: readonly SubjectReference[];
+  /**
+   * Rows withheld pending review: all of the table's rows (where: null) or
+   * those matching column = equals.
+   */
+  readonly review: {
     readonly category: ReviewCategory;
     readonly reason: string;
+    readonly where: { readonly column: string; readonly equals: string } | null;
   } | null;
-  readonly byWithheld: { readonly category: ReviewCategory; readonly reason: string };
+  /** Records BY the subject about others: withheld until this category is released. */
+  readonly byReview: { readonly category: ReviewCategory; readonly reason: string };
 }
 
 export interface SubjectReadPlan {
@@ -65,14 +66,19 @@ export function planSubjectRead(type: SubjectType): SubjectReadPlan {
     const withhold = map.dsar.kind === 'include' ? map.dsar.withhold : undefined;
     tables.push({
       map,
-      ownColumns: refs.filter((r) => r.relation !== 'by').map((r) => r.column),
-      byColumns: refs.filter((r) => r.relation === 'by').map((r) => r.column),
-      tableWithheld:
+      own: refs.filter((r) => r.relation !== 'by'),
+      by: refs.filter((r) => r.relation === 'by'),
+      review:
         map.dsar.kind === 'withheld_pending_review'
-          ? { category: asCategory(map.dsar.category), reason: map.dsar.reason }
-          : null,
-      rowWithheld: withhold ? { ...withhold, category: asCategory(withhold.category) } : null,
-      byWithheld: { category: 'third_party_records', reason: THIRD_PARTY_REASON },
+          ? { category: asCategory(map.dsar.category), reason: map.dsar.reason, where: null }
+          : withhold
+            ? {
+                category: asCategory(withhold.category),
+                reason: withhold.reason,
+                where: { column: withhold.column, equals: withhold.equals },
+              }
+            : null,
+      byReview: { category: 'third_party_records', reason: THIRD_PARTY_REASON },
     });
   }
   return { tables, excluded };

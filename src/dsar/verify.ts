@@ -3,10 +3,11 @@
 // file the manifest does not list, or one whose bytes differ is a problem.
 // Reads with zip.js, which also opens AES-encrypted bundles.
 import { createHash } from 'node:crypto';
-import { openAsBlob } from 'node:fs';
+import { createReadStream, openAsBlob } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { BlobReader, configure, ERR_ENCRYPTED, ERR_INVALID_PASSWORD, TextWriter, ZipReader } from '@zip.js/zip.js';
 import { RefusedError } from '../errors.js';
+import { BUNDLE_FORMAT } from './format.js';
 
 export interface VerifyResult {
   readonly path: string;
@@ -16,6 +17,9 @@ export interface VerifyResult {
   readonly reference: string | null;
   readonly subjectId: string | null;
   readonly asOf: string | null;
+  /** SHA-256 of the zip and of its manifest: compare with the dsar.export audit event or the DPO record. */
+  readonly sha256: string;
+  readonly manifestSha256: string | null;
   /** One line per problem, each naming the file. */
   readonly problems: readonly string[];
 }
@@ -26,6 +30,11 @@ interface ManifestFile {
   readonly sha256: string;
 }
 
+/** A manifest larger than this is not one trustctl wrote; it is not read into memory. */
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+/** Files every bundle has besides the manifest. */
+const REQUIRED_FILES = ['README.txt', 'index.html'];
+
 /** Reads the manifest's file list, refusing a malformed one (a verification failure, not a crash). */
 function parseManifestFiles(text: string, problems: string[]): { files: ManifestFile[]; raw: Record<string, unknown> } {
   let raw: unknown;
@@ -35,21 +44,57 @@ function parseManifestFiles(text: string, problems: string[]): { files: Manifest
     problems.push('manifest.json: not valid JSON');
     return { files: [], raw: {} };
   }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    problems.push('manifest.json: not a JSON object');
+    return { files: [], raw: {} };
+  }
+  const manifest = raw as Record<string, unknown>;
+  if (manifest.format !== BUNDLE_FORMAT) {
+    problems.push(`manifest.json: format is ${JSON.stringify(manifest.format)}, expected "${BUNDLE_FORMAT}"`);
+  }
   const files: ManifestFile[] = [];
-  const list = (raw as { files?: unknown }).files;
+  const list = manifest.files;
   if (!Array.isArray(list)) {
     problems.push('manifest.json: has no "files" list');
-    return { files, raw: raw as Record<string, unknown> };
+    return { files, raw: manifest };
   }
+  const seen = new Set<string>();
   for (const f of list as unknown[]) {
-    const e = f as Partial<ManifestFile>;
-    if (typeof e?.path !== 'string' || typeof e.bytes !== 'number' || typeof e.sha256 !== 'string') {
-      problems.push(`manifest.json: malformed file entry ${JSON.stringify(f)}`);
+    const e = (f ?? {}) as Partial<ManifestFile>;
+    if (typeof e.path !== 'string' || typeof e.bytes !== 'number' || typeof e.sha256 !== 'string') {
+      problems.push(`manifest.json: malformed file entry ${JSON.stringify(f)?.slice(0, 200)}`);
       continue;
     }
+    if (seen.has(e.path)) problems.push(`manifest.json: lists ${e.path} more than once`);
+    if (e.path === 'manifest.json') problems.push('manifest.json: lists itself');
+    seen.add(e.path);
     files.push({ path: e.path, bytes: e.bytes, sha256: e.sha256 });
   }
-  return { files, raw: raw as Record<string, unknown> };
+  for (const required of REQUIRED_FILES) {
+    if (!seen.has(required)) problems.push(`${required}: every bundle has one, but manifest.json does not list it`);
+  }
+  return { files, raw: manifest };
+}
+
+function failedResult(path: string, sha256: string, encrypted: boolean, problem: string): VerifyResult {
+  return {
+    path,
+    ok: false,
+    encrypted,
+    filesChecked: 0,
+    reference: null,
+    subjectId: null,
+    asOf: null,
+    sha256,
+    manifestSha256: null,
+    problems: [problem],
+  };
+}
+
+async function sha256OfFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 function errorCode(error: unknown): string {
@@ -66,6 +111,7 @@ export async function verifyBundle(path: string, { passphrase }: { passphrase?: 
   const info = await stat(path).catch(() => null);
   if (!info?.isFile()) throw new RefusedError(`${path}: no such file`);
   configure({ useWebWorkers: false });
+  const sha256 = await sha256OfFile(path);
   const reader = new ZipReader(new BlobReader(await openAsBlob(path)), passphrase ? { password: passphrase } : {});
   const problems: string[] = [];
   try {
@@ -73,16 +119,7 @@ export async function verifyBundle(path: string, { passphrase }: { passphrase?: 
     try {
       entries = await reader.getEntries();
     } catch (error) {
-      return {
-        path,
-        ok: false,
-        encrypted: false,
-        filesChecked: 0,
-        reference: null,
-        subjectId: null,
-        asOf: null,
-        problems: [`${path}: not a readable zip (${errorCode(error)})`],
-      };
+      return failedResult(path, sha256, false, `${path}: not a readable zip (${errorCode(error)})`);
     }
     const files = entries.filter((e) => !e.directory);
     const encrypted = files.some((e) => e.encrypted);
@@ -94,25 +131,19 @@ export async function verifyBundle(path: string, { passphrase }: { passphrase?: 
     for (const [name, count] of seen) if (count > 1) problems.push(`${name}: appears ${count} times in the zip`);
 
     const manifestEntry = files.find((e) => e.filename === 'manifest.json');
-    if (!manifestEntry || manifestEntry.directory) {
-      return { path, ok: false, encrypted, filesChecked: 0, reference: null, subjectId: null, asOf: null, problems: ['manifest.json: missing'] };
+    const failed = (problem: string): VerifyResult => failedResult(path, sha256, encrypted, problem);
+    if (!manifestEntry || manifestEntry.directory) return failed('manifest.json: missing');
+    if (manifestEntry.uncompressedSize > MAX_MANIFEST_BYTES) {
+      return failed(`manifest.json: ${manifestEntry.uncompressedSize} bytes, larger than any bundle manifest (${MAX_MANIFEST_BYTES})`);
     }
     let manifestText: string;
     try {
       manifestText = await manifestEntry.getData(new TextWriter());
     } catch (error) {
       if (errorCode(error) === ERR_INVALID_PASSWORD) throw new RefusedError(`${path}: wrong passphrase`);
-      return {
-        path,
-        ok: false,
-        encrypted,
-        filesChecked: 0,
-        reference: null,
-        subjectId: null,
-        asOf: null,
-        problems: [`manifest.json: cannot be read (${errorCode(error)})`],
-      };
+      return failed(`manifest.json: cannot be read (${errorCode(error)})`);
     }
+    if (Buffer.byteLength(manifestText) > MAX_MANIFEST_BYTES) return failed('manifest.json: larger than its header says');
     const { files: listed, raw } = parseManifestFiles(manifestText, problems);
     const expected = new Map(listed.map((f) => [f.path, f]));
     let checked = 0;
@@ -158,6 +189,8 @@ export async function verifyBundle(path: string, { passphrase }: { passphrase?: 
       reference: typeof request?.reference === 'string' ? request.reference : null,
       subjectId: typeof subject?.id === 'string' ? subject.id : null,
       asOf: typeof raw.as_of === 'string' ? raw.as_of : null,
+      sha256,
+      manifestSha256: createHash('sha256').update(manifestText).digest('hex'),
       problems,
     };
   } finally {

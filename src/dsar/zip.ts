@@ -26,21 +26,6 @@ function registerEncryptedFormat(): void {
   encryptedFormatRegistered = true;
 }
 
-/**
- * Zip timestamps are local wall-clock fields with no zone; archiver reads
- * them with the local getters. Building the Date from the UTC fields makes
- * the stored time the UTC time on every machine, whatever its TZ.
- */
-function zipTime(at: Date): Date {
-  return new Date(
-    at.getUTCFullYear(),
-    at.getUTCMonth(),
-    at.getUTCDate(),
-    at.getUTCHours(),
-    at.getUTCMinutes(),
-    at.getUTCSeconds(),
-  );
-}
 
 /**
  * Writes entries to `path`; returns its size and SHA-256.
@@ -69,7 +54,8 @@ export async function writeZip(
     archive.on('error', reject);
     archive.on('warning', reject);
   });
-  const date = zipTime(options.time);
+  // compress-commons stores the UTC fields of the date: the same bytes in any TZ.
+  const date = options.time;
   for (const entry of entries) {
     archive.append(entry.contents, { name: entry.name, date, mode: 0o644 });
   }

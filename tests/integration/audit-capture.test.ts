@@ -106,8 +106,9 @@ describe('capture', () => {
     expect(row.operator_session_id).toBeNull();
     expect(row.context).toEqual({ changed: ['body'] });
     expect(JSON.stringify(row)).not.toContain('Secret new wording');
-    const child = await db.admin.query(`select child_id from notes where id = $1`, [noteId]);
-    expect(row.subject_ids).toEqual([child.rows[0].child_id]);
+    // The child the note is about and the member of staff who wrote it.
+    const noted = await db.admin.query(`select child_id, author_id from notes where id = $1`, [noteId]);
+    expect(row.subject_ids).toEqual([noted.rows[0].child_id, noted.rows[0].author_id].filter(Boolean));
   });
 
   it('records an operator’s change with the operator session, reason and ticket', async () => {

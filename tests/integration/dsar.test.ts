@@ -14,7 +14,7 @@ import { VERSION } from '../../src/version.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { ACORNS, OAK } from '../support/demo-ids.js';
+import { ACORNS, OAK, OAK_PRIMARY, PLATFORM } from '../support/demo-ids.js';
 import { readZip, tool } from '../support/zip.js';
 
 let db: TestDatabase;
@@ -41,12 +41,12 @@ async function openRequest(subject: string, ref: string, received = daysAgo(3)) 
   return JSON.parse(r.stdout);
 }
 
-async function exportBundle(subject: string, ref: string, extra: string[] = []) {
+async function exportBundle(subject: string, ref: string, extra: string[] = [], env: Record<string, string> = {}) {
   const out = await mkdtemp(join(work, 'out-'));
-  const r = await cli([
-    'dsar', 'export', '--org', 'oak-trust', '--subject', subject, '--request', ref,
+  const r = await runCli([
+    '--database-url', opUrl, 'dsar', 'export', '--org', 'oak-trust', '--subject', subject, '--request', ref,
     '--out', out, '--media-dir', mediaDir, '--json', ...extra,
-  ]);
+  ], { env });
   if (r.code !== 0) throw new Error(`export failed (${r.code}): ${r.stderr}`);
   const result = JSON.parse(r.stdout);
   return { ...result, out, zip: await readFile(result.path) };
@@ -108,6 +108,37 @@ beforeAll(async () => {
      select org_id, site_id, id, $3, 'sensitive', 'Disclosed worry about an older sibling.' from children where org_id = $1 and id = $2`,
     [OAK, s.child, s.staff],
   );
+  // The member of staff wrote a sensitive note too (withheld even when their
+  // third-party records are released).
+  await db.admin.query(
+    `insert into notes (org_id, site_id, child_id, author_id, kind, body)
+     select org_id, site_id, id, $3, 'sensitive', 'Staff member''s sensitive note.' from children where org_id = $1 and id <> $2 order by id limit 1`,
+    [OAK, s.child, s.staff],
+  );
+  // The guardian volunteers: a rota shift of their own, and a check-in they
+  // recorded about a child (a record BY them about someone else).
+  await db.admin.query(
+    `insert into rota_shifts (org_id, site_id, staff_id, starts_at, ends_at, duty)
+     values ($1, $2, $3, now() - interval '3 days', now() - interval '3 days' + interval '2 hours', 'Library volunteer')`,
+    [OAK, OAK_PRIMARY, s.guardian],
+  );
+  await db.admin.query(
+    `insert into wellbeing_checkins (org_id, site_id, child_id, mood, recorded_by)
+     select org_id, site_id, id, 4, $2 from children where org_id = $1 and site_id = $3 order by id limit 1`,
+    [OAK, s.guardian, OAK_PRIMARY],
+  );
+  // A platform support user whose id happens to equal the guardian's (ids
+  // are unique per organisation), with a grant at an Oak school: not the
+  // guardian's record.
+  await db.admin.query(
+    `insert into users (org_id, id, kind, email, full_name) values ($1, $2, 'support', 'same-id@platform.example', 'Support Person')`,
+    [PLATFORM, s.guardian],
+  );
+  await db.admin.query(
+    `insert into role_assignments (org_id, site_id, user_org_id, user_id, role, expires_at, ticket, reason)
+     values ($1, $2, $3, $4, 'site_admin', now() + interval '1 hour', 'SUP-4411', 'Support ticket 4411')`,
+    [OAK, OAK_PRIMARY, PLATFORM, s.guardian],
+  );
   await openRequest(s.child, 'T-CHILD');
   await openRequest(s.guardianEmail.toUpperCase(), 'T-GUARDIAN');
   await openRequest(s.staff, 'T-STAFF');
@@ -117,8 +148,22 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-/** Every row, in every table, with a uuid (or uuid[]) column holding the subject's id: table -> row keys. */
-async function rowsNaming(subjectId: string): Promise<Map<string, Set<string>>> {
+/**
+ * Every row, in every table, with a uuid (or uuid[]) column holding the
+ * subject's id: table -> row keys. Where a foreign key pairs the column with
+ * an organisation column (users' ids are unique per organisation), that
+ * column must hold the subject's organisation too.
+ */
+async function rowsNaming(subjectId: string, orgId = OAK): Promise<Map<string, Set<string>>> {
+  const fks = await db.admin.query(`
+    select c.relname as table, a.attname as column, o.attname as org_column
+    from pg_constraint k
+    join pg_class c on c.oid = k.conrelid
+    join pg_class f on f.oid = k.confrelid and f.relname in ('users', 'children')
+    join pg_attribute a on a.attrelid = k.conrelid and a.attnum = k.conkey[array_length(k.conkey, 1)]
+    join pg_attribute o on o.attrelid = k.conrelid and o.attnum = k.conkey[1]
+    where k.contype = 'f' and c.relnamespace = 'public'::regnamespace and array_length(k.conkey, 1) > 1`);
+  const orgColumn = new Map<string, string>(fks.rows.map((r) => [`${r.table}.${r.column}`, r.org_column]));
   const cols = await db.admin.query(`
     select c.relname as table, a.attname as column, t.typname as type,
            (select string_agg(pa.attname, ',' order by pa.attnum) from pg_index i
@@ -130,8 +175,9 @@ async function rowsNaming(subjectId: string): Promise<Map<string, Set<string>>> 
       and a.attname not in ('org_id', 'site_id', 'user_org_id')`);
   const hits = new Map<string, Set<string>>();
   for (const c of cols.rows) {
-    const where = c.type === '_uuid' ? `$1 = any (${c.column})` : `${c.column} = $1`;
-    const res = await db.admin.query(`select (${c.key})::text as key from ${c.table} where ${where}`, [subjectId]);
+    const org = orgColumn.get(`${c.table}.${c.column}`);
+    const where = c.type === '_uuid' ? `$1 = any (${c.column})` : `${c.column} = $1${org ? ` and ${org} = $2` : ''}`;
+    const res = await db.admin.query(`select (${c.key})::text as key from ${c.table} where ${where}`, org ? [subjectId, orgId] : [subjectId]);
     for (const r of res.rows) {
       if (!hits.has(c.table)) hits.set(c.table, new Set());
       hits.get(c.table)!.add(r.key);
@@ -145,10 +191,15 @@ function csvText(v: unknown): string {
 }
 
 /** The checks every bundle must pass, whatever the subject. */
-async function checkBundle(subjectId: string, bundle: { path: string; zip: Buffer }, opts: { released?: string[] } = {}) {
+async function checkBundle(subjectId: string, bundle: { path: string; zip: Buffer; dpo_record: string }, opts: { released?: string[] } = {}) {
   const files = await readZip(bundle.path);
   const manifest = JSON.parse(files.get('manifest.json')!.toString('utf8'));
   expect(manifest.subject.id).toBe(subjectId);
+  const record = JSON.parse(await readFile(bundle.dpo_record, 'utf8'));
+  expect(record.bundle.sha256).toBe(createHash('sha256').update(bundle.zip).digest('hex'));
+  expect(record.subject.id).toBe(subjectId);
+  expect(manifest.withheld_pending_review).toBe(record.withheld.length > 0);
+  expect(manifest).not.toHaveProperty('withheld');
 
   // Manifest and zip agree, file by file.
   const listed = new Map<string, { bytes: number; sha256: string }>(manifest.files.map((f: { path: string }) => [f.path, f]));
@@ -160,8 +211,8 @@ async function checkBundle(subjectId: string, bundle: { path: string; zip: Buffe
   for (const required of ['README.txt', 'index.html', 'manifest.json']) expect(files.has(required)).toBe(true);
 
   // Completeness, independently of the data map: each row naming the subject
-  // is in the bundle, or counted as withheld for its table, or its table is
-  // listed as excluded with a reason.
+  // is in the bundle, or listed by id as withheld in the DPO record, or its
+  // table is listed as excluded with a reason.
   const hits = await rowsNaming(subjectId);
   expect(hits.size).toBeGreaterThan(1);
   const excluded = new Set(manifest.excluded.map((e: { table: string; reason: string }) => (expect(e.reason).not.toBe(''), e.table)));
@@ -171,10 +222,14 @@ async function checkBundle(subjectId: string, bundle: { path: string; zip: Buffe
     const missing = [...keys].filter((k) => !inBundle.has(k));
     if (missing.length === 0) continue;
     if (excluded.has(table)) continue;
-    const withheld = manifest.withheld
+    const withheld = record.withheld
       .filter((w: { table: string }) => w.table === table)
-      .reduce((n: number, w: { rows: number; reason: string }) => (expect(w.reason).not.toBe(''), n + w.rows), 0);
-    expect(withheld, `${table}: ${missing.length} row(s) naming the subject are neither in the bundle nor withheld`).toBe(missing.length);
+      .flatMap((w: { rows: number; reason: string; ids: string[] }) => (expect(w.reason).not.toBe(''), expect(w.ids.length).toBe(w.rows), w.ids));
+    expect(withheld.sort(), `${table}: rows naming the subject are neither in the bundle nor withheld`).toEqual(missing.sort());
+  }
+  // And nothing is listed as withheld that is not about the subject.
+  for (const w of record.withheld) {
+    for (const id of w.ids) expect(hits.get(w.table)?.has(id), `${w.table} ${id}`).toBe(true);
   }
 
   // Nothing about anyone else: every exported row names the subject (unless
@@ -201,14 +256,14 @@ async function checkBundle(subjectId: string, bundle: { path: string; zip: Buffe
   // A real archive tool accepts it.
   const unzip = tool('unzip', ['-t', bundle.path]);
   expect(unzip.status, unzip.output).toBe(0);
-  return { files, manifest };
+  return { files, manifest, record };
 }
 
 describe('dsar export: a child', () => {
   it('holds every row that names the child, withholds safeguarding and sensitive notes, and is audited', async () => {
     const b = await exportBundle(s.child, 'T-CHILD');
-    const { files, manifest } = await checkBundle(s.child, b);
-    const withheld = Object.fromEntries(manifest.withheld.map((w: { table: string; category: string; rows: number }) => [`${w.table}/${w.category}`, w.rows]));
+    const { files, record } = await checkBundle(s.child, b);
+    const withheld = Object.fromEntries(record.withheld.map((w: { table: string; category: string; rows: number }) => [`${w.table}/${w.category}`, w.rows]));
     const safeguarding = Number((await db.admin.query('select count(*) from safeguarding_concerns where org_id = $1 and child_id = $2', [OAK, s.child])).rows[0].count);
     expect(safeguarding).toBeGreaterThan(0);
     expect(withheld['safeguarding_concerns/safeguarding']).toBe(safeguarding);
@@ -270,6 +325,11 @@ describe('dsar export: a child', () => {
     // still the same bytes.
     const spilled = await exportInProcess(s.child, 'T-CHILD', { memoryBudget: 0 });
     expect(spilled.equals(first.zip)).toBe(true);
+    // And in another time zone.
+    const elsewhere = await exportBundle(s.child, 'T-CHILD', [], { TZ: 'America/New_York' });
+    expect(elsewhere.zip.equals(first.zip)).toBe(true);
+    const listing = tool('zipinfo', ['-T', first.path, 'README.txt']);
+    expect(listing.output).toContain(first.as_of.slice(0, 10).replace(/-/g, ''));
     await db.admin.query(
       `update wellbeing_checkins set mood = case when mood = 5 then 4 else mood + 1 end
        where org_id = $1 and id = (select id from wellbeing_checkins where org_id = $1 and child_id = $2 order by id limit 1)`,
@@ -290,9 +350,9 @@ describe('dsar export: a child', () => {
     expect(unknown.code).toBe(2);
 
     const b = await exportBundle(s.child, 'T-CHILD', ['--include', 'safeguarding', '--reviewer', 'J. Patel (DSL)']);
-    const { files, manifest } = await checkBundle(s.child, b, { released: ['safeguarding'] });
+    const { files, manifest, record } = await checkBundle(s.child, b, { released: ['safeguarding'] });
     expect(manifest.released).toEqual([expect.objectContaining({ table: 'safeguarding_concerns', category: 'safeguarding', reviewer: 'J. Patel (DSL)' })]);
-    expect(manifest.withheld.map((w: { category: string }) => w.category)).toEqual(['sensitive_notes']);
+    expect(record.withheld.map((w: { category: string }) => w.category)).toEqual(['sensitive_notes']);
     const rows = JSON.parse(files.get('data/safeguarding_concerns.json')!.toString('utf8'));
     expect(rows.length).toBe(manifest.released[0].rows);
   });
@@ -309,11 +369,39 @@ describe('dsar export: a guardian and a member of staff', () => {
 
   it('withholds records a member of staff made about children', async () => {
     const b = await exportBundle(s.staff, 'T-STAFF');
-    const { files, manifest } = await checkBundle(s.staff, b);
-    const thirdParty = manifest.withheld.filter((w: { category: string }) => w.category === 'third_party_records');
+    const { files, record } = await checkBundle(s.staff, b);
+    const thirdParty = record.withheld.filter((w: { category: string }) => w.category === 'third_party_records');
     expect(thirdParty.map((w: { table: string }) => w.table)).toEqual(expect.arrayContaining(['attendance_records', 'notes']));
     expect(files.has('data/attendance_records.json')).toBe(true);
     expect(JSON.parse(files.get('data/attendance_records.json')!.toString('utf8'))).toEqual([]);
+  });
+});
+
+describe('dsar export: who is whose', () => {
+  it('includes a guardian’s own rota shift, withholds what they recorded about a child, and not a same-id user of another organisation', async () => {
+    const b = await exportBundle(s.guardian, 'T-GUARDIAN', ['--force']);
+    const { files, record } = await checkBundle(s.guardian, b);
+    const rota = JSON.parse(files.get('data/rota_shifts.json')!.toString('utf8'));
+    expect(rota.map((r: { duty: string }) => r.duty)).toEqual(['Library volunteer']);
+    expect(record.withheld).toEqual(
+      expect.arrayContaining([expect.objectContaining({ table: 'wellbeing_checkins', category: 'third_party_records', rows: 1 })]),
+    );
+    const grants = JSON.parse(files.get('data/role_assignments.json')!.toString('utf8'));
+    expect(grants.some((g: { reason: string }) => g.reason === 'Support ticket 4411')).toBe(false);
+    for (const g of grants) expect(g.user_org_id).toBe(OAK);
+  });
+
+  it('releasing third-party records does not release sensitive notes', async () => {
+    const b = await exportBundle(s.staff, 'T-STAFF', ['--force', '--include', 'third_party_records', '--reviewer', 'DPO']);
+    const { files, record } = await checkBundle(s.staff, b, { released: ['third_party_records'] });
+    const notes = JSON.parse(files.get('data/notes.json')!.toString('utf8'));
+    expect(notes.length).toBeGreaterThan(0);
+    expect(notes.some((n: { kind: string }) => n.kind === 'sensitive')).toBe(false);
+    const sensitive = Number(
+      (await db.admin.query(`select count(*) from notes where org_id = $1 and author_id = $2 and kind = 'sensitive'`, [OAK, s.staff])).rows[0].count,
+    );
+    expect(sensitive).toBeGreaterThan(0);
+    expect(record.withheld).toEqual([expect.objectContaining({ table: 'notes', category: 'sensitive_notes', rows: sensitive })]);
   });
 });
 
@@ -366,6 +454,34 @@ describe('dsar verify', () => {
     );
   });
 
+  it('fails a forged or malformed manifest with exit 3, never a crash', async () => {
+    const b = await exportBundle(s.child, 'T-CHILD', ['--force']);
+    const files = await readZip(b.path);
+    const manifest = JSON.parse(files.get('manifest.json')!.toString('utf8'));
+    const notes = manifest.files.find((f: { path: string }) => f.path === 'data/notes.json');
+    const cases: Array<[string, string | Buffer, RegExp]> = [
+      ['null', 'null', /manifest\.json: not a JSON object/],
+      ['duplicate', JSON.stringify({ ...manifest, files: [...manifest.files, { ...notes, sha256: '0'.repeat(64) }] }), /lists data\/notes\.json more than once/],
+      ['no-readme', JSON.stringify({ ...manifest, files: manifest.files.filter((f: { path: string }) => f.path !== 'README.txt') }), /README\.txt: every bundle has one/],
+      ['wrong-format', JSON.stringify({ ...manifest, format: 'something-else' }), /format is "something-else"/],
+      ['huge', Buffer.alloc(17 * 1024 * 1024, 0x20), /larger than any bundle manifest/],
+    ];
+    for (const [name, text, problem] of cases) {
+      const tree = await mkdtemp(join(work, `forged-${name}-`));
+      const { mkdir } = await import('node:fs/promises');
+      for (const [entry, buf] of files) {
+        await mkdir(join(tree, entry, '..'), { recursive: true });
+        await writeFile(join(tree, entry), entry === 'manifest.json' ? text : buf);
+      }
+      const zipPath = join(tree, '..', `forged-${name}.zip`);
+      const zipped = tool('sh', ['-c', `cd '${tree}' && zip -qr '${zipPath}' .`]);
+      expect(zipped.status, zipped.output).toBe(0);
+      const r = await cli(['dsar', 'verify', zipPath]);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(3);
+      expect(r.stdout, name).toMatch(problem);
+    }
+  });
+
   const has7z = tool('7zz', ['i']).status === 0;
   it.skipIf(!has7z && !process.env.TRUSTCTL_REQUIRE_7ZIP)('encrypts with AES-256 that 7-Zip opens; verify needs the passphrase', async () => {
     const b = await exportBundle(s.child, 'T-CHILD', ['--encrypt']);
@@ -414,6 +530,23 @@ describe('dsar export: refusals', () => {
     expect(session.org_ids).toEqual([ACORNS]);
     const { readdir } = await import('node:fs/promises');
     expect(await readdir(out)).toEqual([]);
+  });
+
+  it('audits refusals with a code and ids, never a name or an email', async () => {
+    const r = await cli(['dsar', 'export', '--org', 'oak-trust', '--subject', s.guardianEmail, '--request', 'T-CHILD', '--out', work]);
+    expect(r.code).toBe(2);
+    const event = (
+      await db.admin.query(`select * from audit_events where org_id = $1 and action = 'dsar.export' and outcome = 'refused' order by id desc limit 1`, [OAK])
+    ).rows[0];
+    expect(event.context).toEqual({ refused: 'subject_mismatch' });
+    expect(event.subject_ids.sort()).toEqual([s.child, s.guardian].sort());
+    expect(JSON.stringify(event)).not.toContain('@');
+    const unknown = await cli(['dsar', 'export', '--org', 'oak-trust', '--subject', s.child, '--request', 'NOPE-2', '--out', work]);
+    expect(unknown.code).toBe(2);
+    const latest = (
+      await db.admin.query(`select * from audit_events where org_id = $1 and action = 'dsar.export' order by id desc limit 1`, [OAK])
+    ).rows[0];
+    expect(latest).toMatchObject({ outcome: 'refused', target_id: 'NOPE-2', context: { refused: 'unknown_request' } });
   });
 
   it('refuses a subject the request is not about, an unknown request, and a closed request', async () => {

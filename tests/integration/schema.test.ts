@@ -111,6 +111,20 @@ describe('the data map', () => {
     expect(missing).toEqual([]);
   });
 
+  it('audit capture names every person a row points at, as the data map lists them', async () => {
+    const res = await db.admin.query(`
+      select c.relname as table, encode(t.tgargs, 'escape') as args
+      from pg_trigger t join pg_class c on c.oid = t.tgrelid
+      where t.tgname = 'audit_capture' and c.relnamespace = 'public'::regnamespace`);
+    const args = new Map<string, string[]>(res.rows.map((r) => [r.table, r.args.split('\\000').filter(Boolean).slice(1)]));
+    const missing = dataMap.flatMap((t) =>
+      t.subjects.filter((s) => !s.array && !(args.get(t.table) ?? []).includes(s.column)).map((s) => `${t.table}.${s.column}`),
+    );
+    expect(args.size).toBeGreaterThan(15);
+    expect(args.get('notes')).toEqual(['child_id', 'author_id']);
+    expect(missing).toEqual([]);
+  });
+
   it('names only columns that exist', async () => {
     const cols = await db.admin.query(`select table_name, column_name from information_schema.columns where table_schema = 'public'`);
     const has = new Set(cols.rows.map((r) => `${r.table_name}.${r.column_name}`));

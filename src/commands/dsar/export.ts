@@ -20,7 +20,8 @@ export function registerDsarExport(dsar: Command): void {
           'pending review; --include releases a category and --reviewer records who reviewed it.\n' +
           'The bundle is a zip: README.txt, index.html (a report a parent can read), manifest.json\n' +
           '(every file’s size and SHA-256), data/<table>.json and .csv, media/. The export is recorded in\n' +
-          'the audit trail with the bundle’s SHA-256. Same data, same bytes.',
+          'the audit trail with the bundle’s SHA-256. Same data, same bytes. Beside the zip, REF.dpo-record.json\n' +
+          'lists what was withheld, down to row ids: the DPO’s record, not for the requester.',
       ),
   )
     .requiredOption('--subject <id|email>', 'a child’s id, or a guardian’s or staff member’s id or email')
@@ -102,6 +103,8 @@ export function registerDsarExport(dsar: Command): void {
         ctx.print(
           {
             path: result.path,
+            dpo_record: result.dpoRecordPath,
+            dpo_record_sha256: result.dpoRecordSha256,
             bytes: result.bytes,
             sha256: result.sha256,
             manifest_sha256: result.manifestSha256,
@@ -133,6 +136,7 @@ export function registerDsarExport(dsar: Command): void {
             }
             for (const r of result.released) lines.push(`  released ${r.table}: ${r.rows} (${r.category}, reviewed by ${r.reviewer})`);
             for (const m of result.mediaUnavailable) lines.push(`  WARNING  media ${m.media_id} (${m.storage_key}) left out: ${m.problem}`);
+            lines.push(`  DPO record ${result.dpoRecordPath} (what was withheld, with row ids: keep it, do not send it)`);
             lines.push(`  recorded as audit event ${result.auditEventId} (dsar.export); check with: trustctl dsar verify ${result.path}`);
             if (result.passphrase) {
               lines.push('', `Passphrase (shown once, not stored; send it to the requester by another channel): ${result.passphrase}`);

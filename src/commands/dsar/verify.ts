@@ -45,7 +45,11 @@ export function registerDsarVerify(dsar: Command): void {
       }
       ctx.print(result, () =>
         result.ok
-          ? `OK: ${path}: ${result.filesChecked} files match manifest.json (request ${result.reference}, subject ${result.subjectId}, as of ${result.asOf})`
+          ? [
+              `OK: ${path}: ${result.filesChecked} files match manifest.json (request ${result.reference}, subject ${result.subjectId}, as of ${result.asOf})`,
+              `  bundle sha256 ${result.sha256}`,
+              '  To prove it is the bundle that was exported, compare that with the DPO record or the dsar.export audit event.',
+            ].join('\n')
           : [`FAILED: ${path}: ${result.problems.length} problem(s)`, ...result.problems.map((p) => `INVALID: ${p}`)].join('\n'),
       );
       if (!result.ok) process.exitCode = ExitCode.verificationFailed;
