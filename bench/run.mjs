@@ -218,6 +218,17 @@ Written by \`bench/run.mjs\`; do not edit by hand.
 - Dataset: ${dataset || 'n/a'}
 
 ${table}
+
+Notes:
+- DESIGN.md states the DSAR target for a 10M-row database. \`trustctl db seed --scale\` does not
+  exist yet (the Scale issue), so the DSAR rows above are measured on the demo dataset. An
+  export's work is proportional to the subject's own rows (a demo child has about 1,050
+  attendance rows, two school years) and to index depth, which grows with log(N); the figure
+  at 10M rows still has to be measured.
+- The raw-lookup baseline runs the same per-table SELECTs in one REPEATABLE READ transaction
+  and discards the rows; the export also writes JSON, CSV and HTML, copies and hashes media,
+  zips, and records the audit event and the DPO record.
+- The database is vacuumed and analysed after seeding, as autovacuum would have done.
 `,
   );
   process.stderr.write('Wrote bench/RESULTS.md\n');
