@@ -35,11 +35,12 @@ export function renderTour(seed: DemoSeedResult, tour: TourResult & { operator: 
     `${h('5. A subject access request')} (${e.request.reference}, due ${e.request.effectiveDueOn}): the bundle for ${e.subject.name} is`,
   );
   lines.push(`   ${e.path}`);
+  lines.push(`   and beside it the DPO’s record of what was withheld and why (not for the requester): ${e.dpoRecordPath}`);
   lines.push(
     `   ${e.files} files, ${Object.values(e.rows).reduce((a, b) => a + b, 0)} records, sha256 ${e.sha256.slice(0, 16)}…; ` +
       (e.withheld.length === 0
         ? 'nothing withheld.'
-        : `withheld pending review: ${e.withheld.map((w) => `${w.table} ${w.rows}`).join(', ')}.`),
+        : `withheld pending review: ${e.withheld.map((w) => `${w.table} ${w.rows}`).join(', ')} (the parent’s copy says only that something was withheld).`),
   );
   lines.push(
     dsar.verify.ok
