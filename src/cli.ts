@@ -3,6 +3,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { exitCodeFor, ExitCode, hintFor } from './errors.js';
 import { runInterruptCleanups, runShutdownCleanups } from './lifecycle.js';
+import { registerAuditCommands } from './commands/audit/index.js';
 import { registerDbCommands } from './commands/db/index.js';
 import { registerDsarCommands } from './commands/dsar/index.js';
 import { registerDemoCommand } from './commands/demo.js';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerOperatorCommands(program);
   registerOrgCommands(program);
   registerDsarCommands(program);
+  registerAuditCommands(program);
   registerSessionCommands(program);
   registerDemoCommand(program);
 

@@ -87,9 +87,6 @@ export interface AuditEventsTable {
   source_ip: string | null;
   request_id: string | null;
   context: unknown;
-  chain_seq: string | null;
-  prev_hash: Buffer | null;
-  hash: Buffer | null;
 }
 
 export interface DsarRequestsTable {

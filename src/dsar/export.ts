@@ -15,7 +15,7 @@ import { RefusedError } from '../errors.js';
 import { onInterrupt } from '../lifecycle.js';
 import type { OperatorSession } from '../db/operator-session.js';
 import type { Database } from '../db/schema.js';
-import { HashedFileWriter, MemoryBudget, type StoredFile } from './hashed-file.js';
+import { HashedFileWriter, MemoryBudget, type StoredFile } from '../io/hashed-file.js';
 import type { SubjectReference } from '../datamap/index.js';
 import { planSubjectRead, REVIEW_CATEGORIES, type ReviewCategory, type TableReadPlan } from './plan.js';
 import {

@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import archiver from 'archiver';
-import { HashedFileWriter, type WrittenFile } from './hashed-file.js';
+import { HashedFileWriter, type WrittenFile } from '../io/hashed-file.js';
 
 export interface ZipEntry {
   /** Path inside the zip, with forward slashes. */

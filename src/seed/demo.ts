@@ -321,6 +321,10 @@ export async function seedDemo(
     await client.query('rollback');
     throw error;
   }
+  // Planner statistics for the new rows now, rather than whenever autovacuum
+  // gets round to it: jobs that run straight after seeding (the demo, seal)
+  // otherwise get plans made for empty tables.
+  await client.query('analyze');
   return { seeded: true, anchorDate, counts: await countRows(client), mediaDir };
 }
 

@@ -32,10 +32,11 @@ describe('append-only', () => {
 
   // Expected outcome per role: the trigger's TC010; missing privilege (42501)
   // for an operator; for the owner, forced RLS hides every row, so UPDATE and
-  // DELETE touch nothing and TRUNCATE (which ignores RLS) meets the trigger.
+  // DELETE touch nothing. TRUNCATE (which ignores RLS) is stopped first by the
+  // audit chain's foreign key (0A000), and by the trigger behind it.
   const expected = {
-    superuser: { update: 'TC010', delete: 'TC010', truncate: 'TC010' },
-    owner: { update: 'no rows', delete: 'no rows', truncate: 'TC010' },
+    superuser: { update: 'TC010', delete: 'TC010', truncate: '0A000' },
+    owner: { update: 'no rows', delete: 'no rows', truncate: '0A000' },
     operator: { update: '42501', delete: '42501', truncate: '42501' },
   } as const;
 
@@ -156,7 +157,9 @@ describe('capture', () => {
   it('has an audit trigger on every tenant table but the audit trail itself', async () => {
     const missing = await db.admin.query(`
       select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = 'public' and c.relkind = 'r' and c.relname <> 'audit_events'
+      where n.nspname = 'public' and c.relkind = 'r'
+        -- The audit trail and its seal are the capture's output, not its input.
+        and c.relname not in ('audit_events', 'audit_chain', 'audit_checkpoints', 'audit_anchors')
         and exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'org_id')
         and not exists (select 1 from pg_trigger t where t.tgrelid = c.oid and t.tgname = 'audit_capture')`);
     expect(missing.rows).toEqual([]);

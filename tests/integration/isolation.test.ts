@@ -36,6 +36,23 @@ const sitePersonas = (['site_admin', 'teacher', 'senco', 'safeguarding_lead', 'o
 
 beforeAll(async () => {
   db = await createTestDatabase();
+  // The audit seal tables are empty in the template; give them rows of two
+  // organisations so their probes are not vacuous (content need not verify).
+  await db.withClient('admin', async (c) => {
+    await c.query('begin');
+    await c.query('set local session_replication_role = replica');
+    for (const org of [OAK, ACORNS]) {
+      await c.query(
+        `insert into audit_chain (org_id, chain_seq, event_id, prev_hash, hash)
+         select org_id, row_number() over (order by txid, id), id, sha256('prev'), sha256(id::text::bytea)
+         from (select * from audit_events where org_id = $1 order by txid, id limit 3) e`,
+        [org],
+      );
+      await c.query(`insert into audit_checkpoints (org_id, chain_seq, head_hash, rows, horizon) values ($1, 3, sha256('x'), 3, '1')`, [org]);
+      await c.query(`insert into audit_anchors (org_id, chain_seq, hash) values ($1, 1, sha256('a'))`, [org]);
+    }
+    await c.query('commit');
+  });
   tables = await tenantTablesFromCatalog(db.admin);
   oakSession = await db.withClient('trustctl_test_op', async (c) => {
     const res = await c.query(

@@ -23,12 +23,15 @@ export interface TenantTable {
   readonly idColumn: string;
   readonly idIsUuid: boolean;
   readonly slugColumn: boolean;
+  /** GENERATED ALWAYS columns: an INSERT probe must leave them out. */
+  readonly identityColumns: readonly string[];
 }
 
 /** Every table in schema public with an org_id column: the tenant tables. */
 export async function tenantTablesFromCatalog(admin: pg.Pool): Promise<TenantTable[]> {
-  const res = await admin.query<{ relname: string; has_site: boolean; id_col: string; id_type: string; has_slug: boolean }>(`
+  const res = await admin.query<{ relname: string; has_site: boolean; id_col: string; id_type: string; has_slug: boolean; identity_cols: string[] | null }>(`
     select c.relname,
+      (select array_agg(a.attname::text) from pg_attribute a where a.attrelid = c.oid and a.attidentity = 'a') as identity_cols,
       exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'site_id' and not a.attisdropped) as has_site,
       exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'slug' and not a.attisdropped) as has_slug,
       (select a.attname from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey)
@@ -45,6 +48,7 @@ export async function tenantTablesFromCatalog(admin: pg.Pool): Promise<TenantTab
     idColumn: r.id_col ?? 'org_id',
     idIsUuid: (r.id_type ?? 'uuid') === 'uuid',
     slugColumn: r.has_slug,
+    identityColumns: r.identity_cols ?? [],
   }));
 }
 
@@ -117,7 +121,7 @@ export async function probePersona(db: TestDatabase, persona: Persona, tables: r
         ['INSERT ON CONFLICT', row, ' on conflict do nothing'],
       ];
       for (const [label, values, suffix] of probes) {
-        const cols = Object.keys(values).filter((c) => !(t.name === 'audit_events' && c === 'id'));
+        const cols = Object.keys(values).filter((c) => !t.identityColumns.includes(c));
         const stmt =
           `insert into ${q} (${cols.map((c) => client.escapeIdentifier(c)).join(', ')}) ` +
           `select ${cols.map((c) => client.escapeIdentifier(c)).join(', ')} from jsonb_populate_record(null::${q}, $1)${suffix}`;

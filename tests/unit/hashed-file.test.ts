@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HashedFileWriter, MemoryBudget } from '../../src/dsar/hashed-file.js';
+import { HashedFileWriter, MemoryBudget } from '../../src/io/hashed-file.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'trustctl-hashed-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));

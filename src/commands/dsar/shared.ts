@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 import { parseSlug } from '../context.js';
-import type { OperatorSession } from '../../db/operator-session.js';
+import { withScopedSession } from '../scope.js';
 
 /**
  * The session reason for DSAR work: --reason if given, else the request
@@ -14,22 +14,7 @@ export function dsarReason(ctx: CommandContext, reference: string | null, verb: 
 }
 
 /** Runs DSAR work in an operator session scoped to the given organisations. */
-export async function withDsarSession<T>(
-  ctx: CommandContext,
-  scope: { readonly orgSlugs?: readonly string[]; readonly allOrgs?: boolean; readonly reason: string },
-  fn: (session: OperatorSession) => Promise<T>,
-): Promise<T> {
-  const { withOperatorDb } = await import('../../db/with-db.js');
-  const { withOperatorSession } = await import('../../db/operator-session.js');
-  return withOperatorDb(ctx.db, (db) =>
-    withOperatorSession(
-      db.kysely,
-      { ...scope, ticket: ctx.options.ticket, command: ctx.commandLine },
-      fn,
-      { logger: ctx.logger },
-    ),
-  );
-}
+export const withDsarSession = withScopedSession;
 
 /** The organisation option every DSAR command takes. */
 export function orgOption(cmd: Command): Command {

@@ -1,0 +1,172 @@
+// Verification of the audit chain, from each organisation's oldest anchor:
+// every chain entry's event is present and hashes to the stored hash, every
+// entry links to the one before, no entry is missing, no event older than the
+// last seal's horizon is left unsealed, and every checkpoint (in the
+// database, and in a file kept outside it) matches the chain, with a valid
+// signature where a public key is given.
+import type { KeyObject } from 'node:crypto';
+import { sql, type Transaction } from 'kysely';
+import type { Logger } from 'pino';
+import type { OperatorSession } from '../db/operator-session.js';
+import { canonicalColumns, canonicalEvent, chainHash, GENESIS_HASH, type CanonicalEventFields } from './canonical.js';
+import { readCheckpoints, type Checkpoint } from './checkpoints.js';
+import { checkpointSignatureValid, keyId } from './keys.js';
+
+export interface OrgVerifyResult {
+  readonly orgId: string;
+  readonly org: string;
+  /** Chain entries checked (after the anchor). */
+  readonly entries: number;
+  readonly anchorSeq: string;
+  readonly headSeq: string;
+  readonly checkpointsChecked: number;
+  readonly problems: readonly string[];
+}
+
+export interface VerifyAuditResult {
+  readonly ok: boolean;
+  readonly orgs: readonly OrgVerifyResult[];
+}
+
+type AnyTrx = Transaction<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Problems past this many per kind are summarised, so a wrecked chain gives a readable report. */
+const MAX_PER_KIND = 20;
+
+class ProblemList {
+  readonly lines: string[] = [];
+  readonly #counts = new Map<string, number>();
+  constructor(private readonly org: string) {}
+  add(kind: string, seq: string | null, detail: string): void {
+    const n = (this.#counts.get(kind) ?? 0) + 1;
+    this.#counts.set(kind, n);
+    if (n <= MAX_PER_KIND) this.lines.push(`${kind} at ${this.org}${seq === null ? '' : ` seq ${seq}`}: ${detail}`);
+  }
+  finish(): string[] {
+    for (const [kind, n] of this.#counts) {
+      if (n > MAX_PER_KIND) this.lines.push(`${kind} at ${this.org}: ${n - MAX_PER_KIND} more not shown`);
+    }
+    return this.lines;
+  }
+}
+
+async function verifyOrg(
+  trx: AnyTrx,
+  org: { org_id: string; slug: string },
+  external: readonly Checkpoint[],
+  publicKey: KeyObject | undefined,
+): Promise<OrgVerifyResult> {
+  const problems = new ProblemList(org.slug);
+  const anchorRes = await sql<{ seq: string; hash: Buffer }>`
+    select chain_seq::text as seq, hash from public.audit_anchors
+    where org_id = ${org.org_id}::uuid order by chain_seq desc limit 1`.execute(trx);
+  const anchor = anchorRes.rows[0] ?? { seq: '0', hash: GENESIS_HASH };
+  const checkpoints = [...(await readCheckpoints(trx, [org.org_id])).map((c) => ({ ...c, source: 'database' })),
+    ...external.filter((c) => c.org_id === org.org_id).map((c) => ({ ...c, source: 'file' }))];
+  // Hashes to remember while streaming: those the checkpoints name.
+  const wanted = new Map<string, Buffer | null>(checkpoints.map((c) => [c.chain_seq, null]));
+
+  let expected = BigInt(anchor.seq) + 1n;
+  let prev: Buffer = anchor.hash;
+  let entries = 0;
+  let head = anchor.seq;
+  const stream = sql<CanonicalEventFields & { seq: string; event_id: string; prev_hash: Buffer; hash: Buffer; present: boolean }>`
+    select c.chain_seq::text as seq, c.event_id::text as event_id, c.prev_hash, c.hash, e.id is not null as present,
+           ${canonicalColumns('e')}
+    from public.audit_chain c left join public.audit_events e on e.org_id = c.org_id and e.id = c.event_id
+    where c.org_id = ${org.org_id}::uuid and c.chain_seq > ${anchor.seq}::bigint
+    order by c.chain_seq`;
+  const compiled = stream.compile(trx);
+  for await (const chunk of trx.getExecutor().stream(compiled, 5000)) {
+    for (const r of chunk.rows as Array<CanonicalEventFields & { seq: string; event_id: string; prev_hash: Buffer; hash: Buffer; present: boolean }>) {
+      const seq = BigInt(r.seq);
+      if (seq !== expected) {
+        problems.add('removed row', String(expected), `chain entries ${expected}..${seq - 1n} are missing`);
+      }
+      if (!r.prev_hash.equals(prev)) {
+        problems.add('broken link', r.seq, 'prev_hash is not the previous entry’s hash');
+      }
+      if (!r.present) {
+        problems.add('removed row', r.seq, `event ${r.event_id} is missing`);
+      } else if (!chainHash(r.prev_hash, canonicalEvent(r, r.seq)).equals(r.hash)) {
+        problems.add('changed row', r.seq, `event ${r.event_id} does not match its seal`);
+      }
+      if (wanted.has(r.seq)) wanted.set(r.seq, r.hash);
+      prev = r.hash;
+      expected = seq + 1n;
+      head = r.seq;
+      entries += 1;
+    }
+  }
+  if (wanted.has(anchor.seq)) wanted.set(anchor.seq, anchor.hash);
+
+  // Events the last seal should have sealed but that are not in the chain.
+  const horizon = checkpoints.reduce<bigint | null>((h, c) => (h === null || BigInt(c.horizon) > h ? BigInt(c.horizon) : h), null);
+  if (horizon !== null) {
+    const unsealed = await sql<{ id: string }>`
+      select e.id::text as id from public.audit_events e
+      where e.org_id = ${org.org_id}::uuid and e.txid < ${horizon.toString()}::xid8
+        and not exists (select 1 from public.audit_chain c where c.org_id = e.org_id and c.event_id = e.id)
+      order by e.id`.execute(trx);
+    for (const u of unsealed.rows) {
+      problems.add('inserted row', null, `event ${u.id} is older than the last seal’s horizon but not sealed`);
+    }
+  }
+
+  let checked = 0;
+  const pubId = publicKey ? keyId(publicKey) : null;
+  for (const c of checkpoints) {
+    const where = `${c.source} checkpoint ${c.id || '?'}`;
+    const atSeq = BigInt(c.chain_seq);
+    if (atSeq < BigInt(anchor.seq)) continue; // pruned; the anchor carries on from there
+    const hash = wanted.get(c.chain_seq);
+    if (atSeq === 0n ? c.head_hash !== GENESIS_HASH.toString('hex') : !hash) {
+      problems.add('checkpoint mismatch', c.chain_seq, `${where}: the chain has no entry ${c.chain_seq} (truncated?)`);
+    } else if (atSeq !== 0n && hash!.toString('hex') !== c.head_hash) {
+      problems.add('checkpoint mismatch', c.chain_seq, `${where}: head hash differs from the chain`);
+    }
+    if (publicKey && c.signature) {
+      if (c.key_id !== pubId) {
+        problems.add('signature mismatch', c.chain_seq, `${where}: signed by key ${c.key_id}, not ${pubId}`);
+      } else if (!checkpointSignatureValid(publicKey, c, Buffer.from(c.signature, 'base64'))) {
+        problems.add('signature mismatch', c.chain_seq, `${where}: the signature does not verify`);
+      }
+    }
+    checked += 1;
+  }
+  return {
+    orgId: org.org_id,
+    org: org.slug,
+    entries,
+    anchorSeq: anchor.seq,
+    headSeq: head,
+    checkpointsChecked: checked,
+    problems: problems.finish(),
+  };
+}
+
+/**
+ * Verifies the chains of every organisation the session covers.
+ *
+ * @example
+ * const r = await verifyAuditChain(session, { checkpoints: await loadCheckpointsFile(f), publicKey }, { logger })
+ */
+export async function verifyAuditChain(
+  session: OperatorSession,
+  options: { readonly checkpoints?: readonly Checkpoint[]; readonly publicKey?: KeyObject },
+  { logger }: { logger: Logger },
+): Promise<VerifyAuditResult> {
+  const orgs = await session.transaction((trx) =>
+    trx.selectFrom('organisations').select(['org_id', 'slug']).orderBy('slug').execute(),
+  );
+  const results: OrgVerifyResult[] = [];
+  for (const org of orgs) {
+    const r = await session.transaction(
+      (trx) => verifyOrg(trx as unknown as AnyTrx, org, options.checkpoints ?? [], options.publicKey),
+      { isolation: 'repeatable read', readOnly: true },
+    );
+    logger.info({ org: org.slug, entries: r.entries, problems: r.problems.length }, 'audit chain verified');
+    results.push(r);
+  }
+  return { ok: results.every((r) => r.problems.length === 0), orgs: results };
+}

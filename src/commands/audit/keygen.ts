@@ -1,0 +1,20 @@
+import type { Command } from 'commander';
+import { commandContext } from '../context.js';
+
+export function registerAuditKeygen(audit: Command): void {
+  audit
+    .command('keygen')
+    .description(
+      'make an Ed25519 key pair for signing audit checkpoints. Keep the private key outside the\n' +
+        'database (and away from anyone with database access); give the public key to verifiers.',
+    )
+    .requiredOption('--out <prefix>', 'writes PREFIX.key (private, mode 0600) and PREFIX.pub')
+    .action(async (opts: { out: string }, cmd: Command) => {
+      const ctx = await commandContext(cmd);
+      const { generateSigningKey } = await import('../../audit/keys.js');
+      const result = await generateSigningKey(`${opts.out}.key`, `${opts.out}.pub`);
+      ctx.print({ private: `${opts.out}.key`, public: `${opts.out}.pub`, key_id: result.keyId }, () =>
+        `Wrote ${opts.out}.key (private; keep it safe) and ${opts.out}.pub (public), key id ${result.keyId}`,
+      );
+    });
+}

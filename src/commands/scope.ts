@@ -1,0 +1,48 @@
+// The operator session a job opens, and the --org / --all-orgs options that
+// scope it; shared by every command group that reads tenant data.
+import type { Command } from 'commander';
+import type { CommandContext } from './context.js';
+import { parseSlug } from './context.js';
+import { RefusedError } from '../errors.js';
+import type { OperatorSession } from '../db/operator-session.js';
+
+export type OrgScope = { readonly orgSlugs: readonly string[] } | { readonly allOrgs: true };
+
+/** Runs work in an operator session with this scope and reason. */
+export async function withScopedSession<T>(
+  ctx: CommandContext,
+  scope: OrgScope & { readonly reason: string },
+  fn: (session: OperatorSession) => Promise<T>,
+): Promise<T> {
+  const { withOperatorDb } = await import('../db/with-db.js');
+  const { withOperatorSession } = await import('../db/operator-session.js');
+  return withOperatorDb(ctx.db, (db) =>
+    withOperatorSession(db.kysely, { ...scope, ticket: ctx.options.ticket, command: ctx.commandLine }, fn, {
+      logger: ctx.logger,
+    }),
+  );
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** Adds --org (repeatable) and --all-orgs. */
+export function orgScopeOptions(cmd: Command, what: string): Command {
+  return cmd
+    .option('--org <slug>', `an organisation to ${what} (repeatable)`, collect, [])
+    .option('--all-orgs', `every organisation (an explicit, audited all-organisation session)`);
+}
+
+/**
+ * Parses --org / --all-orgs. Without either: `fallback` decides (all
+ * organisations for platform-wide jobs, else a refusal).
+ */
+export function parseOrgScope(
+  opts: { readonly org?: readonly string[]; readonly allOrgs?: boolean },
+  fallback: 'all' | 'refuse',
+): OrgScope {
+  const slugs = (opts.org ?? []).map((s) => parseSlug(s));
+  if (slugs.length > 0 && opts.allOrgs) throw new RefusedError('pass --org or --all-orgs, not both');
+  if (slugs.length > 0) return { orgSlugs: slugs };
+  if (opts.allOrgs || fallback === 'all') return { allOrgs: true };
+  throw new RefusedError('name the organisations', 'Pass --org SLUG (repeatable) or --all-orgs');
+}
