@@ -1,0 +1,221 @@
+// Sealing while the application writes: several connections insert events,
+// one transaction stays open across seals, two sealers run at once. Every
+// committed event must end up in the chain exactly once, in (txid, id)
+// order. Then pruning, and what the database refuses whoever asks.
+import pg from 'pg';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sealAuditChain } from '../../src/audit/seal.js';
+import { withOperatorSession } from '../../src/db/operator-session.js';
+import { withOperatorDb } from '../../src/db/with-db.js';
+import { runCli } from '../support/cli.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { OAK } from '../support/demo-ids.js';
+
+let db: TestDatabase;
+let opUrl: string;
+const logger = pino({ level: 'silent' });
+
+const count = async (q: string, values: unknown[] = []) => Number((await db.admin.query(q, values)).rows[0].count);
+
+function seal(batchSize = 500) {
+  const settings = { databaseUrl: opUrl, skipTlsVerify: false, logger, notice: () => undefined };
+  return withOperatorDb(settings, (odb) =>
+    withOperatorSession(
+      odb.kysely,
+      { reason: 'test: seal', orgSlugs: ['oak-trust'], command: 'vitest' },
+      (session) => sealAuditChain(session, { batchSize }, { logger }),
+      { logger },
+    ),
+  );
+}
+
+/** Runs SQL as the test operator inside an open session scoped to oak-trust. */
+async function asOperator<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  return db.withClient('trustctl_test_op', async (c) => {
+    const s = (await c.query(`select session_id from app.begin_operator_session('test', null, array['oak-trust'], false, 'vitest', 'ci', 'ci')`)).rows[0].session_id;
+    await c.query('begin');
+    try {
+      await c.query(`select set_config('app.operator_session', $1, true)`, [s]);
+      return await fn(c);
+    } finally {
+      await c.query('rollback');
+    }
+  });
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  opUrl = db.url('trustctl_test_op');
+  await seal(20_000); // the seeded trail first, so the concurrent part is about new events
+});
+afterAll(() => db?.drop());
+
+describe('sealing under concurrent writes', () => {
+  it('seals every committed event exactly once, in order, never past an open transaction', async () => {
+    const long = await db.connect('admin');
+    await long.query('begin');
+    const longTxid = (await long.query(
+      `insert into audit_events (org_id, actor_type, action) values ($1, 'system', 'test.long') returning txid::text`,
+      [OAK],
+    )).rows[0].txid;
+
+    let stop = false;
+    const inserters = Array.from({ length: 3 }, async (_, w) => {
+      const c = await db.connect('admin');
+      let n = 0;
+      try {
+        while (!stop) {
+          await c.query('begin');
+          const rows = 1 + (n % 4);
+          for (let i = 0; i < rows; i += 1) {
+            await c.query(`insert into audit_events (org_id, actor_type, action, context) values ($1, 'system', 'test.concurrent', $2)`, [
+              OAK,
+              { worker: w, n },
+            ]);
+          }
+          // Now and then a transaction that rolls back: its events never exist.
+          await c.query(n % 7 === 3 ? 'rollback' : 'commit');
+          n += 1;
+        }
+      } finally {
+        await c.end();
+      }
+      return n;
+    });
+
+    // Two sealers at once, several rounds each, while the writers run.
+    const sealers = [0, 1].map(async () => {
+      for (let round = 0; round < 4; round += 1) await seal(50);
+    });
+    await Promise.all(sealers);
+
+    // While the long transaction is open, nothing at or after it is sealed.
+    const pastLong = await count(
+      `select count(*) from audit_chain c join audit_events e on e.org_id = c.org_id and e.id = c.event_id
+       where c.org_id = $1 and e.txid >= $2::xid8`,
+      [OAK, longTxid],
+    );
+    expect(pastLong).toBe(0);
+
+    stop = true;
+    const written = await Promise.all(inserters);
+    expect(written.reduce((a, b) => a + b, 0)).toBeGreaterThan(20);
+    await long.query('commit');
+    await long.end();
+
+    const results = await seal(50);
+    const horizon = results[0]!.horizon;
+    // Every event older than the last horizon is sealed, once; the long
+    // transaction's event among them.
+    expect(
+      await count(
+        `select count(*) from audit_events e where e.org_id = $1 and e.txid < $2::xid8
+           and not exists (select 1 from audit_chain c where c.org_id = e.org_id and c.event_id = e.id)`,
+        [OAK, horizon],
+      ),
+    ).toBe(0);
+    expect(await count(`select count(*) from audit_chain c join audit_events e on e.org_id = c.org_id and e.id = c.event_id where c.org_id = $1 and e.action = 'test.long'`, [OAK])).toBe(1);
+    expect(await count(`select count(*) from (select event_id from audit_chain where org_id = $1 group by event_id having count(*) > 1) d`, [OAK])).toBe(0);
+    // Chain order is (txid, id) order with no gaps.
+    expect(
+      await count(
+        `select count(*) from (
+           select c.chain_seq, row_number() over (order by e.txid, e.id) as n
+           from audit_chain c join audit_events e on e.org_id = c.org_id and e.id = c.event_id where c.org_id = $1) x
+         where x.chain_seq <> x.n`,
+        [OAK],
+      ),
+    ).toBe(0);
+    const v = await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust']);
+    expect(v.stdout).not.toMatch(/INVALID/);
+    expect(v.code).toBe(0);
+  });
+});
+
+describe('what the database refuses', () => {
+  it('will not take a batch out of order, one that skips an event, or one that does not continue the head', async () => {
+    // Three new events, final once committed.
+    await db.admin.query(`insert into audit_events (org_id, actor_type, action) select $1, 'system', 'test.order' from generate_series(1, 3)`, [OAK]);
+    const codes = await asOperator(async (c) => {
+      const head = (await c.query(`select chain_seq, hash from audit_chain where org_id = $1 order by chain_seq desc limit 1`, [OAK])).rows[0];
+      const next = (await c.query(
+        `select e.id from audit_events e where e.org_id = $1
+           and not exists (select 1 from audit_chain x where x.org_id = e.org_id and x.event_id = e.id)
+           and e.txid < pg_snapshot_xmin(pg_current_snapshot()) order by e.txid, e.id`,
+        [OAK],
+      )).rows.map((r) => r.id);
+      expect(next.length).toBeGreaterThanOrEqual(3);
+      const h = (i: number) => Buffer.alloc(32, i);
+      const attempt = async (ids: string[], prevs: Buffer[], hashes: Buffer[]) => {
+        await c.query('savepoint a');
+        try {
+          await c.query(`select app.audit_seal_append($1, $2::bigint[], $3::bytea[], $4::bytea[])`, [OAK, ids, prevs, hashes]);
+          return 'ok';
+        } catch (e) {
+          return (e as { code?: string }).code;
+        } finally {
+          await c.query('rollback to savepoint a');
+        }
+      };
+      return {
+        reversed: await attempt([next[1], next[0]], [head.hash, h(1)], [h(1), h(2)]),
+        skipping: await attempt([next[1]], [head.hash], [h(1)]),
+        wrongHead: await attempt([next[0]], [h(9)], [h(1)]),
+        badLink: await attempt([next[0], next[1]], [head.hash, h(7)], [h(1), h(2)]),
+        inOrder: await attempt([next[0], next[1]], [head.hash, h(1)], [h(1), h(2)]),
+      };
+    });
+    expect(codes).toEqual({ reversed: 'TC011', skipping: 'TC011', wrongHead: 'TC011', badLink: 'TC011', inOrder: 'ok' });
+  });
+
+  it('lets nobody write the chain directly: operators lack the privilege, the owner and superuser meet the trigger', async () => {
+    const op = await asOperator(async (c) =>
+      c.query(`delete from audit_chain where org_id = $1`, [OAK]).then(() => 'ok', (e: { code?: string }) => e.code),
+    );
+    expect(op).toBe('42501');
+    for (const role of ['superuser', 'owner'] as const) {
+      const outcome = await db.withClient('admin', async (c) => {
+        await c.query('begin');
+        if (role === 'owner') await c.query('set local role trustctl_owner');
+        // The owner is under forced RLS too: give it nothing to hide behind by targeting via the trigger on truncate.
+        const r = await c.query(role === 'owner' ? `truncate audit_chain` : `delete from audit_chain where org_id = '${OAK}'`).then(
+          () => 'ok',
+          (e: { code?: string }) => e.code,
+        );
+        await c.query('rollback');
+        return r;
+      });
+      expect({ role, outcome }).toEqual({ role, outcome: 'TC010' });
+    }
+  });
+
+  it('prunes a whole sealed prefix, leaves an anchor, and verification starts from it', async () => {
+    const before = await count(`select count(*) from audit_chain where org_id = $1`, [OAK]);
+    const prefix = (await db.admin.query(`select event_id from audit_chain where org_id = $1 and chain_seq <= 1000`, [OAK])).rows.map((r) => r.event_id);
+    const others = await count(`select count(*) from audit_events where org_id = $1 and not (id = any ($2::bigint[]))`, [OAK, prefix]);
+    const pruned = await db.withClient('trustctl_test_op', async (c) => {
+      const s = (await c.query(`select session_id from app.begin_operator_session('test prune', null, array['oak-trust'], false, 'vitest', 'ci', 'ci')`)).rows[0].session_id;
+      await c.query('begin');
+      await c.query(`select set_config('app.operator_session', $1, true)`, [s]);
+      const n = (await c.query(`select app.audit_prune($1, 1000) as n`, [OAK])).rows[0].n;
+      await c.query('commit');
+      return Number(n);
+    });
+    expect(pruned).toBe(1000);
+    expect(await count(`select count(*) from audit_chain where org_id = $1`, [OAK])).toBe(before - 1000);
+    // Exactly the prefix's events are gone; every other event is still there.
+    expect(await count(`select count(*) from audit_events where org_id = $1 and id = any ($2::bigint[])`, [OAK, prefix])).toBe(0);
+    expect(await count(`select count(*) from audit_events where org_id = $1 and not (id = any ($2::bigint[]))`, [OAK, prefix])).toBeGreaterThanOrEqual(others);
+    expect(await count(`select count(*) from audit_chain where org_id = $1 and chain_seq <= 1000`, [OAK])).toBe(0);
+    const v = await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust', '--json']);
+    expect(v.code).toBe(0);
+    expect(JSON.parse(v.stdout).orgs[0]).toMatchObject({ anchorSeq: '1000' });
+    // Pruning again inside the pruned prefix is refused; sealing carries on after it.
+    const again = await asOperator((c) => c.query(`select app.audit_prune($1, 500)`, [OAK]).then(() => 'ok', (e: { code?: string }) => e.code));
+    expect(again).toBe('TC011');
+    const more = await seal();
+    expect(more[0]!.sealed).toBeGreaterThan(0);
+    expect((await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust'])).code).toBe(0);
+  });
+});
