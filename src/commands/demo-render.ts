@@ -1,9 +1,14 @@
 // How the demo's tour reads to a person.
 import chalk from 'chalk';
 import type { DemoSeedResult } from '../seed/demo.js';
-import type { DemoDsarResult, TourResult } from '../seed/tour.js';
+import type { DemoAuditResult, DemoDsarResult, TourResult } from '../seed/tour.js';
 
-export function renderTour(seed: DemoSeedResult, tour: TourResult & { operator: string }, dsar: DemoDsarResult): string {
+export function renderTour(
+  seed: DemoSeedResult,
+  tour: TourResult & { operator: string },
+  dsar: DemoDsarResult,
+  audit: DemoAuditResult,
+): string {
   const h = (s: string): string => chalk.bold(s);
   const lines: string[] = [];
   lines.push(
@@ -48,6 +53,18 @@ export function renderTour(seed: DemoSeedResult, tour: TourResult & { operator: 
       : `   VERIFY FAILED: ${dsar.verify.problems.join('; ')}`,
   );
   lines.push('');
-  lines.push('Next: trustctl dsar list --org oak-trust · trustctl dsar verify <bundle.zip> · trustctl --help');
+  const sealed = audit.seal.reduce((n, r) => n + r.sealed, 0);
+  const entries = audit.verify.orgs.reduce((n, o) => n + o.entries, 0);
+  lines.push(
+    `${h('6. The audit trail, sealed.')} ${sealed.toLocaleString('en-GB')} new events appended to the organisations’ hash chains ` +
+      `(${audit.seal.map((r) => `${r.org} head ${r.headSeq}`).join(', ')}), with a checkpoint each.`,
+  );
+  lines.push(
+    audit.verify.ok
+      ? `   Verified: ${entries.toLocaleString('en-GB')} chain entries recomputed, nothing changed, removed or inserted.`
+      : `   VERIFY FAILED: ${audit.verify.orgs.flatMap((o) => o.problems).slice(0, 3).join('; ')}`,
+  );
+  lines.push('');
+  lines.push('Next: trustctl dsar list --org oak-trust · trustctl audit verify · trustctl audit export --org oak-trust --out trail.csv · trustctl --help');
   return lines.join('\n');
 }

@@ -8,7 +8,8 @@ export function registerDemoCommand(program: Command): void {
     .description(
       'see trustctl work on a laptop: start the embedded database, migrate it, seed the demo trust and\n' +
         'nursery, take a short tour (operator sessions, tenant scope, the audit trail), then export and\n' +
-        'verify a subject access bundle for a demo child (written to $TRUSTCTL_HOME/bundles)',
+        'verify a subject access bundle for a demo child (written to $TRUSTCTL_HOME/bundles), and seal\n' +
+        'and verify the audit trail',
     )
     .option('--media-dir <dir>', 'where demo media files are written (default: $TRUSTCTL_HOME/media)')
     .action(async (opts: { mediaDir?: string }, cmd: Command) => {
@@ -21,7 +22,7 @@ export function registerDemoCommand(program: Command): void {
       }
       const { seedDatabase } = await import('../seed/index.js');
       const { withOperatorDb } = await import('../db/with-db.js');
-      const { runDemoTour, runDemoDsar } = await import('../seed/tour.js');
+      const { runDemoTour, runDemoDsar, runDemoAudit } = await import('../seed/tour.js');
       const { trustctlHome } = await import('../db/embedded.js');
       const { join } = await import('node:path');
       const { VERSION } = await import('../version.js');
@@ -41,7 +42,10 @@ export function registerDemoCommand(program: Command): void {
           toolVersion: VERSION,
         }),
       );
+      const audit = await withOperatorDb(ctx.db, (db) =>
+        runDemoAudit(db.kysely, { commandLine: ctx.commandLine, logger: ctx.logger }),
+      );
       const { renderTour } = await import('./demo-render.js');
-      ctx.print({ seed, tour, dsar }, () => renderTour(seed, tour, dsar));
+      ctx.print({ seed, tour, dsar, audit }, () => renderTour(seed, tour, dsar, audit));
     });
 }

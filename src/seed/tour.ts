@@ -4,6 +4,8 @@ import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { withOperatorSession } from '../db/operator-session.js';
 import type { Database } from '../db/schema.js';
+import { sealAuditChain, type OrgSealResult } from '../audit/seal.js';
+import { verifyAuditChain, type VerifyAuditResult } from '../audit/verify.js';
 import { exportSubjectBundle, type ExportResult } from '../dsar/export.js';
 import { verifyBundle, type VerifyResult } from '../dsar/verify.js';
 
@@ -153,4 +155,30 @@ export async function runDemoDsar(
     { logger: input.logger },
   );
   return { export: exported, verify: await verifyBundle(exported.path, {}) };
+}
+
+export interface DemoAuditResult {
+  readonly seal: readonly OrgSealResult[];
+  readonly verify: VerifyAuditResult;
+}
+
+/**
+ * The demo's audit step: seal the trail of every organisation and verify it.
+ *
+ * @example
+ * const audit = await runDemoAudit(db.kysely, { commandLine, logger })
+ */
+export async function runDemoAudit(
+  db: Kysely<Database>,
+  input: { commandLine: string; logger: Logger },
+): Promise<DemoAuditResult> {
+  return withOperatorSession(
+    db,
+    { reason: 'trustctl demo: seal and verify the audit trail', allOrgs: true, command: input.commandLine },
+    async (session) => ({
+      seal: await sealAuditChain(session, { batchSize: 10_000 }, { logger: input.logger }),
+      verify: await verifyAuditChain(session, {}, { logger: input.logger }),
+    }),
+    { logger: input.logger },
+  );
 }

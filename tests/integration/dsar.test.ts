@@ -483,7 +483,7 @@ describe('dsar verify', () => {
   });
 
   const has7z = tool('7zz', ['i']).status === 0;
-  it.skipIf(!has7z && !process.env.TRUSTCTL_REQUIRE_7ZIP)('encrypts with AES-256 that 7-Zip opens; verify needs the passphrase', async () => {
+  it.skipIf(!has7z && !process.env.TRUSTCTL_REQUIRE_TOOLS)('encrypts with AES-256 that 7-Zip opens; verify needs the passphrase', async () => {
     const b = await exportBundle(s.child, 'T-CHILD', ['--encrypt']);
     expect(b.encrypted).toBe(true);
     expect(b.passphrase).toMatch(/^[a-z2-9]{6}(-[a-z2-9]{6}){3}$/);
