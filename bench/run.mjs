@@ -8,7 +8,7 @@
 //
 // Writes bench/RESULTS.md (and prints the same table).
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,8 +19,9 @@ import { sql } from 'kysely';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({
   options: {
-    only: { type: 'string', default: 'dsar,cli' },
+    only: { type: 'string', default: 'dsar,audit,cli' },
     subjects: { type: 'string', default: '60' },
+    'audit-events': { type: 'string', default: '1000000' },
     'no-write': { type: 'boolean', default: false },
   },
 });
@@ -44,14 +45,11 @@ let dataset = '';
 
 async function benchDsar() {
   const { withAdminDb, withOperatorDb } = await dist('db/with-db.js');
-  const { seedDatabase } = await dist('seed/index.js');
   const { withOperatorSession } = await dist('db/operator-session.js');
   const { exportSubjectBundle } = await dist('dsar/export.js');
   const { planSubjectRead } = await dist('dsar/plan.js');
   const mediaDir = join(home, 'media');
-  const seeded = await seedDatabase(settings, { mediaDir, logger });
-  const total = Object.values(seeded.counts).reduce((a, b) => a + Number(b), 0);
-  dataset = `demo seed, ${total.toLocaleString('en-GB')} rows`;
+  await ensureSeeded();
   const limit = Number(args.subjects);
   // One request per child, so every export is a real one.
   const subjects = await withAdminDb(settings, async ({ pool }) => {
@@ -158,6 +156,128 @@ async function benchDsar() {
   }
 }
 
+async function ensureSeeded() {
+  const { seedDatabase } = await dist('seed/index.js');
+  const seeded = await seedDatabase(settings, { mediaDir: join(home, 'media'), logger });
+  const total = Object.values(seeded.counts).reduce((a, b) => a + Number(b), 0);
+  dataset ||= `demo seed, ${total.toLocaleString('en-GB')} rows`;
+}
+
+async function benchAudit() {
+  const { withAdminDb, withOperatorDb } = await dist('db/with-db.js');
+  const { withOperatorSession } = await dist('db/operator-session.js');
+  const { sealAuditChain } = await dist('audit/seal.js');
+  const { exportAuditTrail, EXPORT_COLUMNS } = await dist('audit/export.js');
+  await ensureSeeded();
+  const n = Number(args['audit-events']);
+  // N new events for oak-trust each run, shaped like the application's
+  // (an attendance correction naming a child and a member of staff).
+  const { orgId, total } = await withAdminDb(settings, async ({ pool }) => {
+    const org = (await pool.query(`select org_id from organisations where slug = 'oak-trust'`)).rows[0].org_id;
+    await pool.query(
+      `insert into audit_events (org_id, site_id, occurred_at, actor_type, actor_id, action, target_type, target_id, subject_ids, context)
+       select $1, (select site_id from sites where org_id = $1 order by slug limit 1), now() - (i || ' seconds')::interval, 'user',
+              'bench-user-' || (i % 500), 'attendance_records.update', 'attendance_records', md5(i::text)::uuid::text,
+              array[md5('child' || (i % 5000))::uuid, md5('staff' || (i % 300))::uuid], '{"changed": ["status"]}'
+       from generate_series(1, $2::int) i`,
+      [org, n],
+    );
+    await pool.query('vacuum analyze audit_events');
+    const count = (await pool.query(`select count(*)::int as n from audit_events where org_id = $1`, [org])).rows[0].n;
+    return { orgId: org, total: count };
+  });
+  dataset += `; audit bench: ${n.toLocaleString('en-GB')} new events sealed, oak-trust trail of ${total.toLocaleString('en-GB')} events exported`;
+
+  let sealed = 0;
+  const sealStart = performance.now();
+  await withOperatorDb(settings, (db) =>
+    withOperatorSession(
+      db.kysely,
+      { reason: 'trustctl bench: audit seal', orgSlugs: ['oak-trust'], command: 'bench/run.mjs' },
+      async (session) => {
+        const r = await sealAuditChain(session, { batchSize: 10_000 }, { logger });
+        sealed = r[0].sealed;
+      },
+      { logger },
+    ),
+  );
+  const sealSeconds = (performance.now() - sealStart) / 1000;
+  const sealRate = sealed / sealSeconds;
+  rows.push({
+    job: 'audit seal',
+    measure: `events/s (${sealed.toLocaleString('en-GB')} events, batches of 10,000)`,
+    target: '≥ 100k/s',
+    result: `${Math.round(sealRate).toLocaleString('en-GB')}/s`,
+    baseline: '—',
+    ratio: '—',
+    verdict: sealRate >= 100_000 ? 'met' : `missed: ${(sealRate / 100_000).toFixed(2)}× the target`,
+  });
+
+  // Export with verification, in-process, sampling RSS; then COPY of the same rows.
+  const out = await mkdtemp(join(tmpdir(), 'trustctl-bench-audit-'));
+  try {
+    let peak = process.memoryUsage().rss;
+    const base = peak;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 20);
+    let exported = 0;
+    const exportStart = performance.now();
+    await withOperatorDb(settings, (db) =>
+      withOperatorSession(
+        db.kysely,
+        { reason: 'trustctl bench: audit export', orgSlugs: ['oak-trust'], command: 'bench/run.mjs' },
+        async (session) => {
+          const r = await exportAuditTrail(
+            session,
+            { org: 'oak-trust', filters: {}, format: 'csv', gzip: false, out: join(out, 'trail.csv') },
+            { logger },
+          );
+          exported = r.manifest.rows;
+          if (!r.manifest.verification.ok) throw new Error('bench export found problems');
+        },
+        { logger },
+      ),
+    );
+    const exportSeconds = (performance.now() - exportStart) / 1000;
+    clearInterval(sampler);
+    const state = JSON.parse(await readFile(join(home, 'embedded.json'), 'utf8'));
+    const url = `postgres://${state.superuser}:${encodeURIComponent(state.superPassword)}@127.0.0.1:${state.port}/trustctl`;
+    const cols = EXPORT_COLUMNS.map((c) => (['chain_seq', 'prev_hash', 'hash'].includes(c) ? `c.${c}::text` : `e.${c}::text`)).join(', ');
+    const copySql = `COPY (select ${cols} from audit_events e left join audit_chain c on c.org_id = e.org_id and c.event_id = e.id
+      where e.org_id = '${orgId}' order by c.chain_seq nulls last, e.txid, e.id) TO STDOUT (FORMAT csv, HEADER)`;
+    const copyStart = performance.now();
+    const copy = spawnSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-c', 'set timezone = UTC', '-c', copySql], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const copySeconds = (performance.now() - copyStart) / 1000;
+    if (copy.status !== 0) throw new Error(`COPY baseline failed: ${copy.stderr}`);
+    const exportRate = exported / exportSeconds;
+    const copyRate = exported / copySeconds;
+    rows.push({
+      job: 'audit export',
+      measure: `rows/s with chain verification, CSV (${exported.toLocaleString('en-GB')} rows)`,
+      target: '≥ 0.5 × COPY',
+      result: `${Math.round(exportRate).toLocaleString('en-GB')}/s`,
+      baseline: `${Math.round(copyRate).toLocaleString('en-GB')}/s \`COPY … TO STDOUT (FORMAT csv)\` via psql`,
+      ratio: ratio(exportRate, copyRate),
+      verdict: exportRate >= 0.5 * copyRate ? 'met' : `missed: ${(exportRate / copyRate).toFixed(2)}× COPY`,
+    });
+    const peakMb = (peak - base) / 2 ** 20;
+    rows.push({
+      job: 'audit export',
+      measure: `peak RSS growth during the export (${exported.toLocaleString('en-GB')} rows)`,
+      target: '≤ 200 MB (at 10M rows)',
+      result: `${peakMb.toFixed(0)} MB`,
+      baseline: `${(base / 2 ** 20).toFixed(0)} MB RSS before`,
+      ratio: '—',
+      verdict: peakMb <= 200 ? 'met (on this size)' : `missed by ${(peakMb - 200).toFixed(0)} MB`,
+    });
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+}
+
 function benchColdStart() {
   const runs = 21;
   const time = (argv) => {
@@ -192,7 +312,8 @@ async function postgresVersion() {
 const started = new Date();
 if (only.has('cli')) benchColdStart();
 if (only.has('dsar')) await benchDsar();
-const pg = only.has('dsar') ? await postgresVersion() : 'n/a';
+if (only.has('audit')) await benchAudit();
+const pg = only.has('dsar') || only.has('audit') ? await postgresVersion() : 'n/a';
 const { runShutdownCleanups } = await dist('lifecycle.js');
 await runShutdownCleanups();
 

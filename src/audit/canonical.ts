@@ -93,7 +93,9 @@ export function canonicalEvent(e: CanonicalEventFields, chainSeq: bigint | strin
     e.source_ip,
     e.request_id,
   ];
-  return Buffer.from(`[${fields.map((f) => JSON.stringify(f)).join(',')},${canonicalJson(e.context)}]`, 'utf8');
+  // One stringify of the fixed fields, then the context with sorted keys.
+  const head = JSON.stringify(fields);
+  return Buffer.from(`${head.slice(0, -1)},${canonicalJson(e.context)}]`, 'utf8');
 }
 
 /**

@@ -32,11 +32,10 @@ describe('append-only', () => {
 
   // Expected outcome per role: the trigger's TC010; missing privilege (42501)
   // for an operator; for the owner, forced RLS hides every row, so UPDATE and
-  // DELETE touch nothing. TRUNCATE (which ignores RLS) is stopped first by the
-  // audit chain's foreign key (0A000), and by the trigger behind it.
+  // DELETE touch nothing and TRUNCATE (which ignores RLS) meets the trigger.
   const expected = {
-    superuser: { update: 'TC010', delete: 'TC010', truncate: '0A000' },
-    owner: { update: 'no rows', delete: 'no rows', truncate: '0A000' },
+    superuser: { update: 'TC010', delete: 'TC010', truncate: 'TC010' },
+    owner: { update: 'no rows', delete: 'no rows', truncate: 'TC010' },
     operator: { update: '42501', delete: '42501', truncate: '42501' },
   } as const;
 
