@@ -29,10 +29,17 @@ export interface CanonicalEventFields {
   readonly ticket: string | null;
   readonly source_ip: string | null;
   readonly request_id: string | null;
-  readonly context: unknown;
+  /** PostgreSQL's jsonb text of the context, exactly as stored (no re-serialising). */
+  readonly context: string;
 }
 
 const UTC_MICROS = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"';
+
+/** A timestamptz as canonical text: UTC, microseconds, ' BC' for years before 1 AD (to_char has no sign). */
+function utcText(column: RawBuilder<unknown>): RawBuilder<string> {
+  return sql<string>`(to_char(${column} at time zone 'UTC', ${sql.lit(UTC_MICROS)})
+    || case when ${column} < '0001-01-01 00:00:00+00'::timestamptz then ' BC' else '' end)`;
+}
 
 /**
  * The select list that yields CanonicalEventFields from audit_events
@@ -46,22 +53,13 @@ export function canonicalColumns(alias: string): RawBuilder<unknown> {
   const c = (column: string) => sql.ref(`${alias}.${column}`);
   return sql`${c('org_id')}::text as org_id, ${c('id')}::text as id, ${c('txid')}::text as txid,
     ${c('site_id')}::text as site_id,
-    to_char(${c('occurred_at')} at time zone 'UTC', ${sql.lit(UTC_MICROS)}) as occurred_at,
-    to_char(${c('recorded_at')} at time zone 'UTC', ${sql.lit(UTC_MICROS)}) as recorded_at,
+    ${utcText(c('occurred_at'))} as occurred_at, ${utcText(c('recorded_at'))} as recorded_at,
     ${c('actor_type')} as actor_type, ${c('actor_id')} as actor_id,
     ${c('operator_session_id')}::text as operator_session_id, ${c('action')} as action,
     ${c('target_type')} as target_type, ${c('target_id')} as target_id,
     ${c('subject_ids')}::text[] as subject_ids, ${c('outcome')} as outcome, ${c('reason')} as reason,
     ${c('ticket')} as ticket, ${c('source_ip')}::text as source_ip, ${c('request_id')} as request_id,
-    ${c('context')} as context`;
-}
-
-/** JSON with object keys sorted (by UTF-16 code units), no whitespace. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const keys = Object.keys(value as Record<string, unknown>).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+    ${c('context')}::text as context`;
 }
 
 /**
@@ -93,9 +91,7 @@ export function canonicalEvent(e: CanonicalEventFields, chainSeq: bigint | strin
     e.source_ip,
     e.request_id,
   ];
-  // One stringify of the fixed fields, then the context with sorted keys.
-  const head = JSON.stringify(fields);
-  return Buffer.from(`${head.slice(0, -1)},${canonicalJson(e.context)}]`, 'utf8');
+  return Buffer.from(JSON.stringify([...fields, e.context]), 'utf8');
 }
 
 /**

@@ -69,39 +69,57 @@ export async function loadCheckpointsFile(path: string): Promise<Checkpoint[]> {
   });
   const checkpoints: Checkpoint[] = [];
   let n = 0;
-  for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
-    n += 1;
-    if (line.trim() === '') continue;
-    let c: Partial<Checkpoint> & { format?: string };
-    try {
-      c = JSON.parse(line);
-    } catch {
-      throw new RefusedError(`${path}:${n}: not JSON`);
+  try {
+    for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
+      n += 1;
+      checkpoints.push(...parseCheckpointLine(path, n, line));
     }
-    if (
-      c?.format !== CHECKPOINT_FORMAT ||
-      typeof c.org_id !== 'string' ||
-      typeof c.chain_seq !== 'string' ||
-      !/^\d+$/.test(c.chain_seq) ||
-      typeof c.head_hash !== 'string' ||
-      !HEX64.test(c.head_hash) ||
-      typeof c.horizon !== 'string' ||
-      !/^\d+$/.test(c.horizon)
-    ) {
-      throw new RefusedError(`${path}:${n}: not a trustctl checkpoint`, 'Write the file with: trustctl audit checkpoint export');
-    }
-    checkpoints.push({
-      org_id: c.org_id,
-      org: String(c.org ?? ''),
-      id: String(c.id ?? ''),
-      chain_seq: c.chain_seq,
-      head_hash: c.head_hash,
-      rows: String(c.rows ?? ''),
-      horizon: c.horizon,
-      created_at: String(c.created_at ?? ''),
-      key_id: typeof c.key_id === 'string' ? c.key_id : null,
-      signature: typeof c.signature === 'string' ? c.signature : null,
-    });
+  } catch (error) {
+    if (error instanceof RefusedError) throw error;
+    throw new RefusedError(`cannot read checkpoints file ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   return checkpoints;
+}
+
+const MAX_XID8 = 18446744073709551615n;
+const MAX_BIGINT = 9223372036854775807n;
+
+function parseCheckpointLine(path: string, n: number, line: string): Checkpoint[] {
+  if (line.trim() === '') return [];
+  if (line.length > 100_000) throw new RefusedError(`${path}:${n}: line too long for a checkpoint`);
+  let c: Partial<Checkpoint> & { format?: string };
+  try {
+    c = JSON.parse(line);
+  } catch {
+    throw new RefusedError(`${path}:${n}: not JSON`);
+  }
+  if (
+    c?.format !== CHECKPOINT_FORMAT ||
+    typeof c.org_id !== 'string' ||
+    !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(c.org_id) ||
+    typeof c.chain_seq !== 'string' ||
+    !/^\d+$/.test(c.chain_seq) ||
+    typeof c.head_hash !== 'string' ||
+    !HEX64.test(c.head_hash) ||
+    typeof c.horizon !== 'string' ||
+    !/^\d+$/.test(c.horizon) ||
+    c.horizon.length > 20 ||
+    BigInt(c.horizon) > MAX_XID8 ||
+    c.chain_seq.length > 19 ||
+    BigInt(c.chain_seq) > MAX_BIGINT
+  ) {
+    throw new RefusedError(`${path}:${n}: not a trustctl checkpoint`, 'Write the file with: trustctl audit checkpoint export');
+  }
+  return [{
+    org_id: c.org_id,
+    org: String(c.org ?? ''),
+    id: String(c.id ?? ''),
+    chain_seq: c.chain_seq,
+    head_hash: c.head_hash,
+    rows: String(c.rows ?? ''),
+    horizon: c.horizon,
+    created_at: String(c.created_at ?? ''),
+    key_id: typeof c.key_id === 'string' ? c.key_id : null,
+    signature: typeof c.signature === 'string' ? c.signature : null,
+  }];
 }

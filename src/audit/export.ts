@@ -49,6 +49,8 @@ export interface AuditExportManifest {
   readonly last_chain_seq: string | null;
   readonly verification: {
     readonly ok: boolean;
+    /** What the check covers: the whole chain (unfiltered) or only the exported rows. */
+    readonly scope: string;
     /** Sealed rows whose hash was recomputed from their prev_hash and content. */
     readonly checked: number;
     /** Links checked between consecutive chain entries both in the export. */
@@ -77,11 +79,14 @@ export const EXPORT_COLUMNS = [
 
 type TextRow = Record<(typeof EXPORT_COLUMNS)[number], string | null>;
 
-/** '2026-11-25 21:05:16.7871+00' (PostgreSQL, UTC) -> '2026-11-25T21:05:16.787100Z' */
+/**
+ * '2026-11-25 21:05:16.7871+00' (PostgreSQL text, UTC) -> '2026-11-25T21:05:16.787100Z',
+ * the canonical form's timestamp (' BC' kept for years before 1 AD).
+ */
 export function isoMicros(pgText: string): string {
-  const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?\+00$/.exec(pgText);
+  const m = /^(\d{4,}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?\+00( BC)?$/.exec(pgText);
   if (!m) throw new Error(`unexpected timestamp text ${pgText}`);
-  return `${m[1]}T${m[2]}.${(m[3] ?? '').padEnd(6, '0')}Z`;
+  return `${m[1]}T${m[2]}.${(m[3] ?? '').padEnd(6, '0')}Z${m[4] ?? ''}`;
 }
 
 /** '{a,b}' (a uuid[] as PostgreSQL prints it) -> ['a', 'b'] */
@@ -110,7 +115,7 @@ function canonicalFields(r: TextRow): CanonicalEventFields {
     ticket: r.ticket,
     source_ip: r.source_ip,
     request_id: r.request_id,
-    context: JSON.parse(r.context!),
+    context: r.context!,
   };
 }
 
@@ -134,7 +139,7 @@ function jsonLine(r: TextRow, f: CanonicalEventFields): string {
     ticket: r.ticket,
     source_ip: r.source_ip,
     request_id: r.request_id,
-    context: f.context,
+    context: JSON.parse(f.context),
     chain_seq: r.chain_seq,
     prev_hash: r.prev_hash === null ? null : r.prev_hash.slice(2),
     hash: r.hash === null ? null : r.hash.slice(2),
@@ -153,8 +158,12 @@ const BATCH = 2000;
 export function parseExportTime(value: string, what: string): string {
   const v = value.trim();
   const t = /^\d{4}-\d{2}-\d{2}$/.test(v) ? Date.parse(`${v}T00:00:00Z`) : /^\d{4}-\d{2}-\d{2}T/.test(v) ? Date.parse(v) : NaN;
-  if (Number.isNaN(t)) throw new RefusedError(`${what} "${value}" is not a date or time`, 'Use YYYY-MM-DD or an ISO 8601 time, e.g. 2026-09-01T08:00:00Z');
-  return new Date(t).toISOString();
+  const iso = Number.isNaN(t) ? '' : new Date(t).toISOString();
+  // The calendar date must survive the round trip (no 30 February), and the year be 1..9999.
+  if (!iso || iso.slice(0, 10) !== v.slice(0, 10) && /^\d{4}-\d{2}-\d{2}$/.test(v) || iso < '0001' || iso.startsWith('+')) {
+    throw new RefusedError(`${what} "${value}" is not a date or time`, 'Use YYYY-MM-DD or an ISO 8601 time, e.g. 2026-09-01T08:00:00Z');
+  }
+  return iso;
 }
 
 /**
@@ -200,6 +209,14 @@ export async function exportAuditTrail(
         }
         if (f.subject) conditions.push(sql`${f.subject}::uuid = any (e.subject_ids)`);
         const where = sql.join(conditions, sql` and `);
+        // Unfiltered, the export holds the whole chain: it must start at the
+        // anchor (or genesis) and have no gaps. Filtered, only each row's own
+        // seal can be checked, and the manifest says so.
+        const complete = Object.keys(f).length === 0;
+        const anchor = (await sql<{ seq: string; hash: string }>`
+          select chain_seq::text as seq, hash::text as hash from public.audit_anchors
+          where org_id = ${org.org_id}::uuid order by chain_seq desc limit 1`.execute(trx)).rows[0]
+          ?? { seq: '0', hash: `\\x${'00'.repeat(32)}` };
         const cols = sql.join(
           EXPORT_COLUMNS.map((c) =>
             c === 'chain_seq' || c === 'prev_hash' || c === 'hash' ? sql`c.${sql.ref(c)}::text as ${sql.ref(c)}` : sql`e.${sql.ref(c)}::text as ${sql.ref(c)}`,
@@ -228,7 +245,7 @@ export async function exportAuditTrail(
         let links = 0;
         let firstSeq: string | null = null;
         let lastSeq: string | null = null;
-        let prev: { seq: bigint; hash: string } | null = null;
+        let prev: { seq: bigint; hash: string } | null = complete ? { seq: BigInt(anchor.seq), hash: anchor.hash } : null;
         const problems: string[] = [];
         let problemsTotal = 0;
         const problem = (line: string): void => {
@@ -248,7 +265,9 @@ export async function exportAuditTrail(
               const computed = chainHash(Buffer.from(r.prev_hash!.slice(2), 'hex'), canonicalEvent(fields, seq)).toString('hex');
               checked += 1;
               if (`\\x${computed}` !== r.hash) problem(`changed row at ${input.org} seq ${r.chain_seq}: event ${r.id} does not match its seal`);
-              if (prev && prev.seq + 1n === seq) {
+              if (complete && prev && prev.seq + 1n !== seq) {
+                problem(`removed row at ${input.org} seq ${prev.seq + 1n}: chain entries ${prev.seq + 1n}..${seq - 1n} are missing`);
+              } else if (prev && prev.seq + 1n === seq) {
                 links += 1;
                 if (prev.hash !== r.prev_hash) problem(`broken link at ${input.org} seq ${r.chain_seq}`);
               }
@@ -257,7 +276,8 @@ export async function exportAuditTrail(
             lines.push(input.format === 'csv' ? '' : jsonLine(r, fields));
           }
           if (input.format === 'csv') {
-            await emit(stringify(batch.map((r) => EXPORT_COLUMNS.map((c) => r[c]))));
+            // An empty string is quoted ("") and NULL left empty, as PostgreSQL's CSV reads them.
+            await emit(stringify(batch.map((r) => EXPORT_COLUMNS.map((c) => r[c])), { quoted_match: /^$/ }));
           } else {
             await emit(lines.join(''));
           }
@@ -282,7 +302,16 @@ export async function exportAuditTrail(
           unsealed_rows: rows - sealed,
           first_chain_seq: firstSeq,
           last_chain_seq: lastSeq,
-          verification: { ok: problemsTotal === 0, checked, links_checked: links, problems, problems_total: problemsTotal },
+          verification: {
+            ok: problemsTotal === 0,
+            scope: complete
+              ? 'whole chain from its anchor: every seal, link and gap'
+              : 'filtered: each exported row against its own seal, and links between consecutive exported rows; not completeness',
+            checked,
+            links_checked: links,
+            problems,
+            problems_total: problemsTotal,
+          },
           operator_session: session.id,
           exported_at: new Date().toISOString(),
         };

@@ -107,7 +107,7 @@ async function verifyOrg(
       select e.id::text as id from public.audit_events e
       where e.org_id = ${org.org_id}::uuid and e.txid < ${horizon.toString()}::xid8
         and not exists (select 1 from public.audit_chain c where c.org_id = e.org_id and c.event_id = e.id)
-      order by e.id`.execute(trx);
+      order by e.id limit ${MAX_PER_KIND + 1}`.execute(trx);
     for (const u of unsealed.rows) {
       problems.add('inserted row', null, `event ${u.id} is older than the last seal’s horizon but not sealed`);
     }
@@ -134,6 +134,30 @@ async function verifyOrg(
     }
     checked += 1;
   }
+
+  const fileCheckpoints = checkpoints.filter((c) => c.source === 'file');
+  if (fileCheckpoints.length > 0 && anchor.seq !== '0') {
+    // Pruning happens only at a checkpoint, so a genuine anchor is one of the
+    // exported checkpoints; a forged one (hiding a prefix) is not.
+    const hex = anchor.hash.toString('hex');
+    if (!fileCheckpoints.some((c) => c.chain_seq === anchor.seq && c.head_hash === hex)) {
+      problems.add('anchor mismatch', anchor.seq, 'the anchor the chain starts from is not one of the external checkpoints');
+    }
+  }
+  if (publicKey && fileCheckpoints.length > 0) {
+    // With a key, the file must carry signatures: none at all, or an unsigned
+    // checkpoint after a signed one, is a downgrade.
+    const firstSigned = fileCheckpoints.filter((c) => c.signature).map((c) => BigInt(c.chain_seq)).sort((a, b) => (a < b ? -1 : 1))[0];
+    if (firstSigned === undefined) {
+      problems.add('signature mismatch', null, 'the external checkpoints carry no signature');
+    } else {
+      for (const c of fileCheckpoints) {
+        if (!c.signature && BigInt(c.chain_seq) > firstSigned) {
+          problems.add('signature mismatch', c.chain_seq, `file checkpoint ${c.id || '?'}: not signed, after signed ones`);
+        }
+      }
+    }
+  }
   return {
     orgId: org.org_id,
     org: org.slug,
@@ -153,13 +177,36 @@ async function verifyOrg(
  */
 export async function verifyAuditChain(
   session: OperatorSession,
-  options: { readonly checkpoints?: readonly Checkpoint[]; readonly publicKey?: KeyObject },
+  options: {
+    readonly checkpoints?: readonly Checkpoint[];
+    readonly publicKey?: KeyObject;
+    /** Only these organisations (slugs); the checkpoints file's others are then ignored. */
+    readonly only?: readonly string[];
+  },
   { logger }: { logger: Logger },
 ): Promise<VerifyAuditResult> {
   const orgs = await session.transaction((trx) =>
     trx.selectFrom('organisations').select(['org_id', 'slug']).orderBy('slug').execute(),
   );
   const results: OrgVerifyResult[] = [];
+  // An organisation in the checkpoints file that the database no longer
+  // shows (deleted, say) would otherwise go unchecked.
+  if (!options.only) {
+    const known = new Set(orgs.map((o) => o.org_id));
+    const missing = [...new Set((options.checkpoints ?? []).map((c) => c.org_id))].filter((id) => !known.has(id));
+    for (const id of missing) {
+      const slug = options.checkpoints!.find((c) => c.org_id === id)?.org || id;
+      results.push({
+        orgId: id,
+        org: slug,
+        entries: 0,
+        anchorSeq: '0',
+        headSeq: '0',
+        checkpointsChecked: 0,
+        problems: [`removed organisation at ${slug}: it has checkpoints in the file but is not in the database`],
+      });
+    }
+  }
   for (const org of orgs) {
     const r = await session.transaction(
       (trx) => verifyOrg(trx as unknown as AnyTrx, org, options.checkpoints ?? [], options.publicKey),

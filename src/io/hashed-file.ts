@@ -43,6 +43,8 @@ export class HashedFileWriter {
   #pendingBytes = 0;
   #held = 0; // bytes of #pending charged to the budget
 
+  #error: Error | null = null;
+
   constructor(
     readonly path: string,
     { budget }: { budget?: MemoryBudget } = {},
@@ -50,7 +52,22 @@ export class HashedFileWriter {
     this.#budget = budget ?? null;
   }
 
+  #open(): WriteStream {
+    const stream = createWriteStream(this.path, { mode: 0o600 });
+    // Remembered and rethrown by the next write or close: an unwritable path
+    // is an error of the job, never an unhandled event that kills the process.
+    stream.on('error', (error) => {
+      this.#error ??= error;
+    });
+    return stream;
+  }
+
+  #check(): void {
+    if (this.#error) throw this.#error;
+  }
+
   async write(chunk: string | Buffer): Promise<void> {
+    this.#check();
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     this.#hash.update(buffer);
     this.#bytes += buffer.length;
@@ -66,7 +83,7 @@ export class HashedFileWriter {
 
   async #flush(): Promise<void> {
     if (this.#pendingBytes === 0) return;
-    this.#stream ??= createWriteStream(this.path, { mode: 0o600 });
+    this.#stream ??= this.#open();
     const chunk = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
     this.#pending = [];
     this.#pendingBytes = 0;
@@ -89,9 +106,10 @@ export class HashedFileWriter {
       return { ...written, contents: () => data };
     }
     await this.#flush();
-    this.#stream ??= createWriteStream(this.path, { mode: 0o600 }); // an empty file
+    this.#stream ??= this.#open(); // an empty file
     this.#stream.end();
-    await once(this.#stream, 'close');
+    if (!this.#stream.closed) await once(this.#stream, 'close').catch(() => undefined);
+    this.#check();
     return { ...written, contents: () => createReadStream(this.path) };
   }
 

@@ -2,6 +2,9 @@
 // one transaction stays open across seals, two sealers run at once. Every
 // committed event must end up in the chain exactly once, in (txid, id)
 // order. Then pruning, and what the database refuses whoever asks.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +17,7 @@ import { OAK } from '../support/demo-ids.js';
 
 let db: TestDatabase;
 let opUrl: string;
+let work: string;
 const logger = pino({ level: 'silent' });
 
 const count = async (q: string, values: unknown[] = []) => Number((await db.admin.query(q, values)).rows[0].count);
@@ -47,9 +51,13 @@ async function asOperator<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
 beforeAll(async () => {
   db = await createTestDatabase();
   opUrl = db.url('trustctl_test_op');
+  work = await mkdtemp(join(tmpdir(), 'trustctl-audit-conc-'));
   await seal(20_000); // the seeded trail first, so the concurrent part is about new events
 });
-afterAll(() => db?.drop());
+afterAll(async () => {
+  await db?.drop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
 
 describe('sealing under concurrent writes', () => {
   it('seals every committed event exactly once, in order, never past an open transaction', async () => {
@@ -190,32 +198,61 @@ describe('what the database refuses', () => {
     }
   });
 
-  it('prunes a whole sealed prefix, leaves an anchor, and verification starts from it', async () => {
+  it('prunes a whole sealed prefix at a checkpoint, leaves an anchor, and verification starts from it', async () => {
+    const checkpoint = (await db.admin.query(`select chain_seq::int as seq from audit_checkpoints where org_id = $1 order by id limit 1`, [OAK])).rows[0].seq;
+    expect(checkpoint).toBeGreaterThan(1000);
+    // Not at a checkpoint: refused.
+    const off = await asOperator((c) => c.query(`select app.audit_prune($1, 1000)`, [OAK]).then(() => 'ok', (e: { code?: string }) => e.code));
+    expect(off).toBe('TC011');
+
     const before = await count(`select count(*) from audit_chain where org_id = $1`, [OAK]);
-    const prefix = (await db.admin.query(`select event_id from audit_chain where org_id = $1 and chain_seq <= 1000`, [OAK])).rows.map((r) => r.event_id);
+    const prefix = (await db.admin.query(`select event_id from audit_chain where org_id = $1 and chain_seq <= $2`, [OAK, checkpoint])).rows.map((r) => r.event_id);
     const others = await count(`select count(*) from audit_events where org_id = $1 and not (id = any ($2::bigint[]))`, [OAK, prefix]);
     const pruned = await db.withClient('trustctl_test_op', async (c) => {
       const s = (await c.query(`select session_id from app.begin_operator_session('test prune', null, array['oak-trust'], false, 'vitest', 'ci', 'ci')`)).rows[0].session_id;
       await c.query('begin');
       await c.query(`select set_config('app.operator_session', $1, true)`, [s]);
-      const n = (await c.query(`select app.audit_prune($1, 1000) as n`, [OAK])).rows[0].n;
+      const n = (await c.query(`select app.audit_prune($1, $2) as n`, [OAK, checkpoint])).rows[0].n;
       await c.query('commit');
       return Number(n);
     });
-    expect(pruned).toBe(1000);
-    expect(await count(`select count(*) from audit_chain where org_id = $1`, [OAK])).toBe(before - 1000);
+    expect(pruned).toBe(checkpoint);
+    expect(await count(`select count(*) from audit_chain where org_id = $1`, [OAK])).toBe(before - checkpoint);
     // Exactly the prefix's events are gone; every other event is still there.
     expect(await count(`select count(*) from audit_events where org_id = $1 and id = any ($2::bigint[])`, [OAK, prefix])).toBe(0);
     expect(await count(`select count(*) from audit_events where org_id = $1 and not (id = any ($2::bigint[]))`, [OAK, prefix])).toBeGreaterThanOrEqual(others);
-    expect(await count(`select count(*) from audit_chain where org_id = $1 and chain_seq <= 1000`, [OAK])).toBe(0);
+    // The prune is itself an event.
+    const event = (await db.admin.query(`select * from audit_events where org_id = $1 and action = 'audit.prune' order by id desc limit 1`, [OAK])).rows[0];
+    expect(event.context).toMatchObject({ through_seq: checkpoint, events: checkpoint });
+    expect(event.actor_type).toBe('operator');
     const v = await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust', '--json']);
     expect(v.code).toBe(0);
-    expect(JSON.parse(v.stdout).orgs[0]).toMatchObject({ anchorSeq: '1000' });
+    expect(JSON.parse(v.stdout).orgs[0]).toMatchObject({ anchorSeq: String(checkpoint) });
     // Pruning again inside the pruned prefix is refused; sealing carries on after it.
     const again = await asOperator((c) => c.query(`select app.audit_prune($1, 500)`, [OAK]).then(() => 'ok', (e: { code?: string }) => e.code));
     expect(again).toBe('TC011');
     const more = await seal();
     expect(more[0]!.sealed).toBeGreaterThan(0);
     expect((await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust'])).code).toBe(0);
+  });
+
+  it('an anchor forged to hide part of the chain is caught by the external checkpoints', async () => {
+    const file = join(work, 'checkpoints.jsonl');
+    expect((await runCli(['--database-url', opUrl, 'audit', 'checkpoint', 'export', '--out', file])).code).toBe(0);
+    // As a superuser: an anchor part-way along the chain (not at a checkpoint), everything before it deleted.
+    const at = (await db.admin.query(`select min(chain_seq) + 50 as seq from audit_chain where org_id = $1`, [OAK])).rows[0].seq;
+    await db.withClient('admin', async (c) => {
+      await c.query('begin');
+      await c.query('set local session_replication_role = replica');
+      await c.query(`insert into audit_anchors (org_id, chain_seq, hash) select org_id, chain_seq, hash from audit_chain where org_id = $1 and chain_seq = $2`, [OAK, at]);
+      await c.query(`delete from audit_events e using audit_chain c where c.org_id = $1 and c.chain_seq <= $2 and e.org_id = c.org_id and e.id = c.event_id`, [OAK, at]);
+      await c.query(`delete from audit_chain where org_id = $1 and chain_seq <= $2`, [OAK, at]);
+      await c.query('commit');
+    });
+    const alone = await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust']);
+    expect(alone.code).toBe(0); // nothing in the database says otherwise
+    const withFile = await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust', '--checkpoints', file]);
+    expect(withFile.code).toBe(3);
+    expect(withFile.stdout).toContain(`INVALID: anchor mismatch at oak-trust seq ${at}: the anchor the chain starts from is not one of the external checkpoints`);
   });
 });

@@ -29,6 +29,8 @@ beforeAll(async () => {
   db = await createTestDatabase();
   opUrl = db.url('trustctl_test_op');
   work = await mkdtemp(join(tmpdir(), 'trustctl-audit-export-'));
+  // An empty string is not NULL: the CSV must keep them apart.
+  await db.admin.query(`insert into audit_events (org_id, actor_type, action, target_id, request_id) values ($1, 'system', 'test.empty', '', null)`, [OAK]);
   const seal = await cli(['audit', 'seal', '--org', 'oak-trust']);
   expect(seal.code).toBe(0);
 });
@@ -94,7 +96,16 @@ describe('audit export', () => {
     expect(audited.context).toMatchObject({ rows: expected, sha256: e.result.file.sha256, filters: { subject: child } });
     expect(audited.actor_type).toBe('operator');
 
-    for (const bad of [['--format', 'xml'], ['--from', 'soon'], ['--subject', 'x'], ['--site', 'no-such-site'], ['--from', '2026-02-01', '--to', '2026-01-01']]) {
+    expect(e.result.verification.scope).toMatch(/^filtered/);
+    for (const bad of [
+      ['--format', 'xml'],
+      ['--from', 'soon'],
+      ['--from', '2026-02-30'],
+      ['--from', '0000-01-01'],
+      ['--subject', 'x'],
+      ['--site', 'no-such-site'],
+      ['--from', '2026-02-01', '--to', '2026-01-01'],
+    ]) {
       const r = await exportTrail('bad.csv', bad);
       expect({ bad, code: r.code }).toEqual({ bad, code: 2 });
     }
@@ -112,5 +123,16 @@ describe('audit export', () => {
     expect(e.code).toBe(3);
     expect(e.result.verification.problems).toEqual([`changed row at oak-trust seq 7: event ${target} does not match its seal`]);
     expect((await readFile(e.out)).length).toBe(e.result.file.bytes);
+    // A chain entry removed: the unfiltered export is the whole chain, so it notices the gap.
+    await db.withClient('admin', async (c) => {
+      await c.query('begin');
+      await c.query('set local session_replication_role = replica');
+      await c.query(`delete from audit_chain where org_id = $1 and chain_seq = 9`, [OAK]);
+      await c.query('commit');
+    });
+    const gap = await exportTrail('gap.csv');
+    expect(gap.code).toBe(3);
+    expect(gap.result.verification.problems).toContain('removed row at oak-trust seq 9: chain entries 9..9 are missing');
+    expect((await exportTrail(join('no-such-dir', 'x.csv'))).code).toBe(2);
   });
 });

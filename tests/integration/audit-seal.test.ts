@@ -120,8 +120,26 @@ describe('audit seal and verify', () => {
     expect(r.code).toBe(3);
     expect(r.invalid.some((l) => /checkpoint mismatch .*file checkpoint/.test(l))).toBe(true);
 
-    const bad = await verify(['--checkpoints', join(work, 'no-such-file')]);
-    expect(bad.code).toBe(2);
+    // Signatures stripped from the file: with --pubkey that is a downgrade.
+    const stripped = join(work, 'stripped.jsonl');
+    await writeFile(stripped, lines.map((l) => JSON.stringify({ ...l, key_id: null, signature: null })).join('\n'));
+    const unsigned = await verify(['--checkpoints', stripped, '--pubkey', `${key}.pub`]);
+    expect(unsigned.code).toBe(3);
+    expect(unsigned.invalid.some((l) => /carry no signature/.test(l))).toBe(true);
+
+    // Bad input: one line, exit 2.
+    const huge = join(work, 'huge.jsonl');
+    await writeFile(huge, JSON.stringify({ ...lines[0], horizon: '99999999999999999999999' }));
+    for (const args of [
+      ['--checkpoints', join(work, 'no-such-file')],
+      ['--checkpoints', work],
+      ['--checkpoints', huge],
+      ['--pubkey', join(work, 'checkpoints.jsonl')],
+    ]) {
+      const r = await verify(args);
+      expect({ args, code: r.code, lines: r.stderr.trim().split('\n').length }).toEqual({ args, code: 2, lines: 1 });
+    }
+    expect((await cli(['audit', 'keygen', '--out', join(work, 'no-such-dir', 'k')])).code).toBe(2);
   });
 
   it('reports a changed field of a sealed event (exit 3), and is clean again once it is put back', async () => {
@@ -132,6 +150,12 @@ describe('audit seal and verify', () => {
     expect(r.code).toBe(3);
     expect(r.invalid).toEqual([`INVALID: changed row at oak-trust seq 100: event ${target.event_id} does not match its seal`]);
     await tamper((c) => c.query(`update audit_events set action = $3 where org_id = $1 and id = $2`, [OAK, target.event_id, before.action]).then(() => undefined));
+    expect((await verify(['--org', 'oak-trust'])).code).toBe(0);
+    // A date moved by whole millennia into BC prints the same digits; the era keeps it apart.
+    await tamper((c) => c.query(`update audit_events set occurred_at = occurred_at - interval '4051 years' where org_id = $1 and id = $2`, [OAK, target.event_id]).then(() => undefined));
+    const bc = await verify(['--org', 'oak-trust']);
+    expect(bc.invalid).toEqual([`INVALID: changed row at oak-trust seq 100: event ${target.event_id} does not match its seal`]);
+    await tamper((c) => c.query(`update audit_events set occurred_at = occurred_at + interval '4051 years' where org_id = $1 and id = $2`, [OAK, target.event_id]).then(() => undefined));
     expect((await verify(['--org', 'oak-trust'])).code).toBe(0);
   });
 

@@ -17,6 +17,8 @@ export function registerAuditCheckpoint(audit: Command): void {
     .action(async (opts: { org: string[]; allOrgs?: boolean; out: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
       const scope = parseOrgScope(opts, 'all');
+      const { assertParentDirectory } = await import('../../io/paths.js');
+      await assertParentDirectory(opts.out, '--out');
       const { exportCheckpoints } = await import('../../audit/checkpoints.js');
       const written = await withScopedSession(
         ctx,

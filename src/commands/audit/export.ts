@@ -52,6 +52,8 @@ export function registerAuditExport(audit: Command): void {
           ...(opts.subject ? { subject: parseUuid(opts.subject, 'subject') } : {}),
         };
         if (filters.from && filters.to && filters.from >= filters.to) throw new RefusedError('--from must be before --to');
+        const { assertParentDirectory } = await import('../../io/paths.js');
+        await assertParentDirectory(opts.out, '--out');
         const progress = process.stderr.isTTY && !ctx.options.json;
         const started = Date.now();
         const result = await withScopedSession(ctx, { orgSlugs: [org], reason: ctx.options.reason ?? 'Audit trail: export' }, (session) =>

@@ -11,6 +11,8 @@ export function registerAuditKeygen(audit: Command): void {
     .requiredOption('--out <prefix>', 'writes PREFIX.key (private, mode 0600) and PREFIX.pub')
     .action(async (opts: { out: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
+      const { assertParentDirectory } = await import('../../io/paths.js');
+      await assertParentDirectory(opts.out, '--out');
       const { generateSigningKey } = await import('../../audit/keys.js');
       const result = await generateSigningKey(`${opts.out}.key`, `${opts.out}.pub`);
       ctx.print({ private: `${opts.out}.key`, public: `${opts.out}.pub`, key_id: result.keyId }, () =>

@@ -28,7 +28,11 @@ export function registerAuditVerify(audit: Command): void {
       const result = await withScopedSession(ctx, { ...scope, reason: ctx.options.reason ?? 'Audit trail: verify' }, (session) =>
         verifyAuditChain(
           session,
-          { ...(checkpoints ? { checkpoints } : {}), ...(publicKey ? { publicKey } : {}) },
+          {
+            ...(checkpoints ? { checkpoints } : {}),
+            ...(publicKey ? { publicKey } : {}),
+            ...('orgSlugs' in scope ? { only: scope.orgSlugs } : {}),
+          },
           { logger: ctx.logger },
         ),
       );

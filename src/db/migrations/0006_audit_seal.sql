@@ -23,6 +23,9 @@ create table audit_chain (
   prev_hash bytea not null check (length(prev_hash) = 32),
   hash bytea not null check (length(hash) = 32),
   sealed_at timestamptz not null default statement_timestamp(),
+  -- Who sealed it: the database cannot recompute hashes cheaply, so a seal
+  -- that wrote wrong ones (verify reports them) is attributable.
+  operator_session_id uuid,
   primary key (org_id, chain_seq),
   unique (org_id, event_id)
   -- No foreign key to audit_events: its row-by-row check would cost more
@@ -206,8 +209,8 @@ begin
     raise exception 'audit_seal_append: the batch skips % event(s)', v_bad - v_n using errcode = 'TC011';
   end if;
 
-  insert into public.audit_chain (org_id, chain_seq, event_id, prev_hash, hash)
-  select p_org_id, v_head_seq + b.n, b.event_id, b.prev_hash, b.hash
+  insert into public.audit_chain (org_id, chain_seq, event_id, prev_hash, hash, operator_session_id)
+  select p_org_id, v_head_seq + b.n, b.event_id, b.prev_hash, b.hash, app.current_operator_session_id()
   from unnest(p_event_ids, p_prev_hashes, p_hashes) with ordinality b(event_id, prev_hash, hash, n);
   return v_head_seq + v_n;
 end
@@ -224,6 +227,8 @@ as $$
 declare
   v_hash bytea;
   v_id bigint;
+  v_last_txid xid8;
+  v_last_id bigint;
 begin
   if p_org_id is null or not (p_org_id = any (app.operator_org_ids())) then
     raise exception 'no open operator session covers organisation %', p_org_id using errcode = 'TC005';
@@ -242,6 +247,17 @@ begin
   if v_hash is distinct from p_head_hash
      or exists (select 1 from public.audit_chain c where c.org_id = p_org_id and c.chain_seq > p_chain_seq) then
     raise exception 'audit_checkpoint: % is not the head of the chain', p_chain_seq using errcode = 'TC011';
+  end if;
+  -- The horizon claims every older event is sealed; sealing is gapless, so
+  -- the only candidates are events after the last sealed one.
+  select e.txid, e.id into v_last_txid, v_last_id
+    from public.audit_chain c join public.audit_events e on e.org_id = c.org_id and e.id = c.event_id
+   where c.org_id = p_org_id and c.chain_seq = p_chain_seq;
+  if exists (select 1 from public.audit_events e
+              where e.org_id = p_org_id and e.txid < p_horizon
+                and (v_last_txid is null or (e.txid, e.id) > (v_last_txid, v_last_id))
+                and not exists (select 1 from public.audit_chain c where c.org_id = e.org_id and c.event_id = e.id)) then
+    raise exception 'audit_checkpoint: events older than horizon % are not sealed', p_horizon using errcode = 'TC011';
   end if;
   insert into public.audit_checkpoints
     (org_id, chain_seq, head_hash, rows, horizon, operator_session_id, key_id, signature)
@@ -272,6 +288,13 @@ begin
     raise exception 'audit_prune: chain entry % of organisation % is not held (already pruned, or not sealed)',
       p_through_seq, p_org_id using errcode = 'TC011';
   end if;
+  -- Only at a checkpoint: exported checkpoints then show where every anchor
+  -- may legitimately be, and verify can refuse one that is not.
+  if not exists (select 1 from public.audit_checkpoints k
+                  where k.org_id = p_org_id and k.chain_seq = p_through_seq and k.head_hash = v_hash) then
+    raise exception 'audit_prune: % is not a checkpoint of organisation %; prune only at a checkpoint',
+      p_through_seq, p_org_id using errcode = 'TC011';
+  end if;
   insert into public.audit_anchors (org_id, chain_seq, hash, operator_session_id)
   values (p_org_id, p_through_seq, v_hash, app.current_operator_session_id());
   select array_agg(c.event_id), max(c.event_id) into v_ids, v_through_id
@@ -283,6 +306,9 @@ begin
   perform pg_catalog.set_config('trustctl.audit_prune_through_id', v_through_id::text, true);
   delete from public.audit_events e where e.org_id = p_org_id and e.id = any (v_ids);
   get diagnostics v_n = row_count;
+  -- The prune is itself an event, sealed by the next seal.
+  perform app.audit_record(p_org_id, null, 'audit.prune', 'audit_chain', p_through_seq::text, '{}'::uuid[], 'success',
+    jsonb_build_object('through_seq', p_through_seq, 'events', v_n, 'anchor_hash', encode(v_hash, 'hex')));
   perform pg_catalog.set_config('trustctl.audit_prune_org', '', true);
   perform pg_catalog.set_config('trustctl.audit_prune_through_id', '', true);
   return v_n;
@@ -299,3 +325,5 @@ revoke all on function app.audit_seal_append(uuid, bigint[], bytea[], bytea[]),
 grant execute on function app.audit_seal_append(uuid, bigint[], bytea[], bytea[]),
   app.audit_checkpoint(uuid, bigint, bytea, bigint, xid8, text, bytea),
   app.audit_prune(uuid, bigint) to trustctl_operator;
+-- audit_prune records itself through app.audit_record.
+grant execute on function app.audit_record(uuid, uuid, text, text, text, uuid[], text, jsonb) to trustctl_definer;
