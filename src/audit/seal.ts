@@ -55,27 +55,29 @@ export async function chainHead(trx: AnyTrx, orgId: string): Promise<Head> {
   return a ? { seq: BigInt(a.seq), hash: a.hash, last: null } : { seq: 0n, hash: GENESIS_HASH, last: null };
 }
 
-async function sealBatch(
-  trx: AnyTrx,
-  orgId: string,
-  batchSize: number,
-): Promise<{ sealed: number; head: Head; horizon: string }> {
-  // Take turns with other sealers before reading the head (READ COMMITTED:
-  // every statement after the lock sees what they committed).
-  await sql`select pg_advisory_xact_lock(hashtext('trustctl.audit_seal'), hashtext(${orgId}))`.execute(trx);
-  const head = await chainHead(trx, orgId);
+/** A batch read and hashed, ready to append on top of `from`. */
+interface PreparedBatch {
+  readonly from: Head;
+  readonly head: Head;
+  readonly horizon: string;
+  readonly ids: string[];
+  readonly prevs: Buffer[];
+  readonly hashes: Buffer[];
+}
+
+/** Reads the next final events after `from` (below this snapshot's horizon) and hashes them. */
+async function prepareBatch(trx: AnyTrx, orgId: string, from: Head, batchSize: number): Promise<PreparedBatch> {
   const horizon = (await sql<{ h: string }>`select pg_snapshot_xmin(pg_current_snapshot())::text as h`.execute(trx)).rows[0]!.h;
-  const after = head.last ? sql`and (e.txid, e.id) > (${head.last.txid}::xid8, ${head.last.id}::bigint)` : sql``;
+  const after = from.last ? sql`and (e.txid, e.id) > (${from.last.txid}::xid8, ${from.last.id}::bigint)` : sql``;
   const res = await sql<CanonicalEventFields>`
     select ${canonicalColumns('e')} from public.audit_events e
     where e.org_id = ${orgId}::uuid and e.txid < ${horizon}::xid8 ${after}
     order by e.txid, e.id limit ${batchSize}`.execute(trx);
-  if (res.rows.length === 0) return { sealed: 0, head, horizon };
   const ids: string[] = [];
   const prevs: Buffer[] = [];
   const hashes: Buffer[] = [];
-  let prev = head.hash;
-  let seq = head.seq;
+  let prev = from.hash;
+  let seq = from.seq;
   for (const e of res.rows) {
     seq += 1n;
     const hash = chainHash(prev, canonicalEvent(e, seq));
@@ -84,9 +86,84 @@ async function sealBatch(
     hashes.push(hash);
     prev = hash;
   }
-  await sql`select app.audit_seal_append(${orgId}::uuid, ${ids}::bigint[], ${prevs}::bytea[], ${hashes}::bytea[])`.execute(trx);
-  const last = res.rows[res.rows.length - 1]!;
-  return { sealed: res.rows.length, head: { seq, hash: prev, last: { txid: last.txid, id: last.id } }, horizon };
+  const last = res.rows[res.rows.length - 1];
+  const head = last ? { seq, hash: prev, last: { txid: last.txid, id: last.id } } : from;
+  return { from, head, horizon, ids, prevs, hashes };
+}
+
+/** SQLSTATE of a batch or checkpoint that no longer continues the head: another seal got there first. */
+const HEAD_MOVED = 'TC012';
+const MAX_RESTARTS = 20;
+
+/**
+ * Seals one organisation. Reading and hashing the next batch overlaps with
+ * the database appending the current one (two connections); each append
+ * re-checks the head under the advisory lock, and if another seal moved it
+ * in between (TC011), sealing starts again from the new head.
+ */
+async function sealOrganisation(
+  session: OperatorSession,
+  org: { readonly org_id: string; readonly slug: string },
+  options: SealOptions,
+): Promise<OrgSealResult> {
+  let sealed = 0;
+  for (let restarts = 0; ; restarts += 1) {
+    const start = await session.transaction((trx) => chainHead(trx as unknown as AnyTrx, org.org_id));
+    let next: Promise<PreparedBatch> = session.transaction((trx) =>
+      prepareBatch(trx as unknown as AnyTrx, org.org_id, start, options.batchSize),
+    );
+    try {
+      for (;;) {
+        const batch = await next;
+        const full = batch.ids.length === options.batchSize;
+        const appending = session.transaction(async (trxTyped) => {
+          const trx = trxTyped as unknown as AnyTrx;
+          await sql`select pg_advisory_xact_lock(hashtext('trustctl.audit_seal'), hashtext(${org.org_id}))`.execute(trx);
+          if (batch.ids.length > 0) {
+            await sql`select app.audit_seal_append(${org.org_id}::uuid, ${batch.ids}::bigint[], ${batch.prevs}::bytea[],
+              ${batch.hashes}::bytea[])`.execute(trx);
+          }
+          if (full) return null;
+          // Fewer than a full batch below the horizon: every older event is
+          // sealed. Checkpoint under the same lock, so the head cannot move.
+          const claim = {
+            org_id: org.org_id,
+            chain_seq: batch.head.seq.toString(),
+            head_hash: batch.head.hash.toString('hex'),
+            horizon: batch.horizon,
+          };
+          const signature = options.signingKey ? signCheckpoint(options.signingKey, claim) : null;
+          const signedBy = options.signingKey ? keyId(options.signingKey) : null;
+          const checkpoint = await sql<{ id: string }>`
+            select app.audit_checkpoint(${org.org_id}::uuid, ${claim.chain_seq}::bigint, ${batch.head.hash},
+              ${sealed + batch.ids.length}::bigint, ${claim.horizon}::xid8, ${signedBy}, ${signature}) as id`.execute(trx);
+          return { claim, signedBy, checkpointId: String(checkpoint.rows[0]!.id) };
+        });
+        if (full) {
+          next = session.transaction((trx) => prepareBatch(trx as unknown as AnyTrx, org.org_id, batch.head, options.batchSize));
+          next.catch(() => undefined); // awaited on the next turn, or abandoned on a restart
+        }
+        const done = await appending;
+        sealed += batch.ids.length;
+        if (batch.ids.length > 0) options.onProgress?.({ org: org.slug, sealed });
+        if (done) {
+          return {
+            orgId: org.org_id,
+            org: org.slug,
+            sealed,
+            headSeq: done.claim.chain_seq,
+            headHash: done.claim.head_hash,
+            horizon: done.claim.horizon,
+            checkpointId: done.checkpointId,
+            signedBy: done.signedBy,
+          };
+        }
+      }
+    } catch (error) {
+      if ((error as { code?: string }).code !== HEAD_MOVED || restarts >= MAX_RESTARTS) throw error;
+      await next.catch(() => undefined);
+    }
+  }
 }
 
 /**
@@ -106,41 +183,7 @@ export async function sealAuditChain(
   );
   const results: OrgSealResult[] = [];
   for (const org of orgs) {
-    let sealed = 0;
-    let done: OrgSealResult | null = null;
-    while (!done) {
-      done = await session.transaction(async (trxTyped) => {
-        const trx = trxTyped as unknown as AnyTrx;
-        const batch = await sealBatch(trx, org.org_id, options.batchSize);
-        sealed += batch.sealed;
-        if (batch.sealed > 0) options.onProgress?.({ org: org.slug, sealed });
-        if (batch.sealed === options.batchSize) return null;
-        // Fewer than a full batch below the horizon: every event older than
-        // it is sealed. Checkpoint in the same transaction, under the lock,
-        // so no other seal can move the head in between.
-        const claim = {
-          org_id: org.org_id,
-          chain_seq: batch.head.seq.toString(),
-          head_hash: batch.head.hash.toString('hex'),
-          horizon: batch.horizon,
-        };
-        const signature = options.signingKey ? signCheckpoint(options.signingKey, claim) : null;
-        const signedBy = options.signingKey ? keyId(options.signingKey) : null;
-        const checkpoint = await sql<{ id: string }>`
-          select app.audit_checkpoint(${org.org_id}::uuid, ${claim.chain_seq}::bigint, ${batch.head.hash},
-            ${sealed}::bigint, ${claim.horizon}::xid8, ${signedBy}, ${signature}) as id`.execute(trx);
-        return {
-          orgId: org.org_id,
-          org: org.slug,
-          sealed,
-          headSeq: claim.chain_seq,
-          headHash: claim.head_hash,
-          horizon: claim.horizon,
-          checkpointId: String(checkpoint.rows[0]!.id),
-          signedBy,
-        };
-      });
-    }
+    const done = await sealOrganisation(session, org, options);
     logger.info({ org: org.slug, sealed: done.sealed, head: done.headSeq }, 'audit chain sealed');
     results.push(done);
   }

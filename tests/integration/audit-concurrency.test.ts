@@ -174,7 +174,7 @@ describe('what the database refuses', () => {
         inOrder: await attempt([next[0], next[1]], [head.hash, h(1)], [h(1), h(2)]),
       };
     });
-    expect(codes).toEqual({ reversed: 'TC011', skipping: 'TC011', wrongHead: 'TC011', badLink: 'TC011', inOrder: 'ok' });
+    expect(codes).toEqual({ reversed: 'TC011', skipping: 'TC011', wrongHead: 'TC012', badLink: 'TC011', inOrder: 'ok' });
   });
 
   it('lets nobody write the chain directly: operators lack the privilege, the owner and superuser meet the trigger', async () => {

@@ -135,6 +135,8 @@ grant select, delete on audit_events to trustctl_definer;
 --     (txid, id) order, in that order, and older than this transaction's
 --     snapshot horizon (their inserting transactions have all ended).
 -- It cannot check the hashes themselves without the canonical form; verify does.
+-- TC012: the head moved (another seal appended first; start again from it).
+-- TC011: the batch itself is wrong.
 create function app.audit_seal_append(
   p_org_id uuid, p_event_ids bigint[], p_prev_hashes bytea[], p_hashes bytea[]
 ) returns bigint
@@ -172,7 +174,7 @@ begin
   end if;
   if p_prev_hashes[1] <> v_head_hash then
     raise exception 'audit_seal_append: the batch does not continue the chain head (another seal ran?)'
-      using errcode = 'TC011';
+      using errcode = 'TC012';
   end if;
 
   -- Each event exists, is final, comes after the one before it in (txid,
@@ -246,7 +248,7 @@ begin
   end if;
   if v_hash is distinct from p_head_hash
      or exists (select 1 from public.audit_chain c where c.org_id = p_org_id and c.chain_seq > p_chain_seq) then
-    raise exception 'audit_checkpoint: % is not the head of the chain', p_chain_seq using errcode = 'TC011';
+    raise exception 'audit_checkpoint: % is not the head of the chain', p_chain_seq using errcode = 'TC012';
   end if;
   -- The horizon claims every older event is sealed; sealing is gapless, so
   -- the only candidates are events after the last sealed one.
