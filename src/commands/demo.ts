@@ -5,12 +5,10 @@ import { commandContext } from './context.js';
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description(
-      'see trustctl work on a laptop: start the embedded database, migrate it, seed the demo trust and\n' +
-        'nursery, take a short tour (operator sessions, tenant scope, the audit trail), then export and\n' +
-        'verify a subject access bundle for a demo child (written to $TRUSTCTL_HOME/bundles), and seal\n' +
-        'and verify the audit trail',
-    )
+    .summary('see trustctl work on a laptop')
+      .description(
+        'see trustctl work on a laptop: start the embedded database, migrate it, seed the demo trust and nursery, take a short tour (operator sessions, tenant scope, the audit trail), then export and verify a subject access bundle for a demo child (written to $TRUSTCTL_HOME/bundles), and seal and verify the audit trail',
+      )
     .option('--media-dir <dir>', 'where demo media files are written (default: $TRUSTCTL_HOME/media)')
     .action(async (opts: { mediaDir?: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);

@@ -23,7 +23,7 @@ describe('help', () => {
   it('lists the commands that exist, exit 0', async () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
-    for (const cmd of ['db', 'operator', 'org', 'session', 'demo']) expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, 'm'));
+    for (const cmd of ['db', 'operator', 'org', 'dsar', 'audit', 'session', 'demo']) expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, 'm'));
     expect(r.stdout).toContain('Exit codes: 0 done, 1 failed, 2 refused');
     const db = await runCli(['db', '--help']);
     expect(db.code).toBe(0);

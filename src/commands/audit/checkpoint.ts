@@ -7,9 +7,9 @@ export function registerAuditCheckpoint(audit: Command): void {
   orgScopeOptions(
     checkpoint
       .command('export')
+      .summary('write every checkpoint to a JSON Lines file to keep outside the database')
       .description(
-        'write every checkpoint to a JSON Lines file to keep outside the database; give it to\n' +
-          '`audit verify --checkpoints`. Without --org: every organisation.',
+        'write every checkpoint to a JSON Lines file to keep outside the database; give it to `audit verify --checkpoints`. Without --org: every organisation.',
       ),
     'export',
   )

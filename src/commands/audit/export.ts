@@ -6,12 +6,10 @@ import { withScopedSession } from '../scope.js';
 export function registerAuditExport(audit: Command): void {
   audit
     .command('export')
-    .description(
-      'export an organisation’s audit trail as CSV or JSON Lines, streamed in constant memory, checking\n' +
-        'each sealed event against its seal as it goes. Writes FILE and FILE.manifest.json (filters, rows,\n' +
-        'chain range, SHA-256, verification). The export is itself audited. Exit 3 if an exported event\n' +
-        'does not match its seal (the file is still written, for investigation).',
-    )
+    .summary('export an organisation’s audit trail as CSV or JSON Lines, streamed in constant memory, checking each sealed event against its seal as it goes')
+      .description(
+        'export an organisation’s audit trail as CSV or JSON Lines, streamed in constant memory, checking each sealed event against its seal as it goes. Writes FILE and FILE.manifest.json (filters, rows, chain range, SHA-256, verification). The export is itself audited. Exit 3 if an exported event does not match its seal (the file is still written, for investigation).',
+      )
     .requiredOption('--org <slug>', 'the organisation')
     .requiredOption('--out <file>', 'where to write the export')
     .option('--site <slug>', 'only events of this site')

@@ -4,10 +4,10 @@ import { commandContext } from '../context.js';
 export function registerAuditKeygen(audit: Command): void {
   audit
     .command('keygen')
-    .description(
-      'make an Ed25519 key pair for signing audit checkpoints. Keep the private key outside the\n' +
-        'database (and away from anyone with database access); give the public key to verifiers.',
-    )
+    .summary('make an Ed25519 key pair for signing audit checkpoints')
+      .description(
+        'make an Ed25519 key pair for signing audit checkpoints. Keep the private key outside the database (and away from anyone with database access); give the public key to verifiers.',
+      )
     .requiredOption('--out <prefix>', 'writes PREFIX.key (private, mode 0600) and PREFIX.pub')
     .action(async (opts: { out: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);

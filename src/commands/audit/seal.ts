@@ -7,10 +7,9 @@ export function registerAuditSeal(audit: Command): void {
   orgScopeOptions(
     audit
       .command('seal')
+      .summary('seal the audit trail')
       .description(
-        'seal the audit trail: append every event whose transaction has ended to its organisation’s\n' +
-          'hash chain, then write a checkpoint (signed with --sign-key). Safe to run at any time and\n' +
-          'concurrently with itself and with the application. Without --org: every organisation.',
+        'seal the audit trail: append every event whose transaction has ended to its organisation’s hash chain, then write a checkpoint (signed with --sign-key). Safe to run at any time and concurrently with itself and with the application. Without --org: every organisation.',
       ),
     'seal',
   )

@@ -14,14 +14,9 @@ export function registerDsarExport(dsar: Command): void {
   orgOption(
     dsar
       .command('export')
+      .summary('write a subject access bundle')
       .description(
-        'write a subject access bundle: everything held about one person, from one consistent snapshot.\n' +
-          'Safeguarding records, sensitive notes and records the person made about others are withheld\n' +
-          'pending review; --include releases a category and --reviewer records who reviewed it.\n' +
-          'The bundle is a zip: README.txt, index.html (a report a parent can read), manifest.json\n' +
-          '(every file’s size and SHA-256), data/<table>.json and .csv, media/. The export is recorded in\n' +
-          'the audit trail with the bundle’s SHA-256. Same data, same bytes. Beside the zip, REF.dpo-record.json\n' +
-          'lists what was withheld, down to row ids: the DPO’s record, not for the requester.',
+        'write a subject access bundle: everything held about one person, from one consistent snapshot. Safeguarding records, sensitive notes and records the person made about others are withheld pending review; --include releases a category and --reviewer records who reviewed it. The bundle is a zip: README.txt, index.html (a report a parent can read), manifest.json (every file’s size and SHA-256), data/<table>.json and .csv, media/. The export is recorded in the audit trail with the bundle’s SHA-256. Same data, same bytes. Beside the zip, REF.dpo-record.json lists what was withheld, down to row ids: the DPO’s record, not for the requester.',
       ),
   )
     .requiredOption('--subject <id|email>', 'a child’s id, or a guardian’s or staff member’s id or email')

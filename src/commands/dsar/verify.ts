@@ -21,10 +21,10 @@ export function registerDsarVerify(dsar: Command): void {
   dsar
     .command('verify')
     .argument('<bundle.zip>', 'a bundle written by trustctl dsar export')
-    .description(
-      'check a bundle offline: every file’s size and SHA-256 against manifest.json, and that no file\n' +
-        'is missing or extra. Exit 0 if it is intact, 3 with one line per problem otherwise.',
-    )
+    .summary('check a bundle offline')
+      .description(
+        'check a bundle offline: every file’s size and SHA-256 against manifest.json, and that no file is missing or extra. Exit 0 if it is intact, 3 with one line per problem otherwise.',
+      )
     .option('--passphrase-stdin', 'read an encrypted bundle’s passphrase from standard input')
     .action(async (path: string, opts: { passphraseStdin?: boolean }, cmd: Command) => {
       const ctx = await commandContext(cmd);

@@ -8,9 +8,9 @@ export function registerRequestExtend(request: Command): void {
   orgOption(
     request
       .command('extend')
+      .summary('extend a request’s deadline by one or two further months (the most the law allows), with the reason recorded')
       .description(
-        'extend a request’s deadline by one or two further months (the most the law allows), with the\n' +
-          'reason recorded. Counted from the day of receipt: received 31 January, extended by 2 → 30 April.',
+        'extend a request’s deadline by one or two further months (the most the law allows), with the reason recorded. Counted from the day of receipt: received 31 January, extended by 2 → 30 April.',
       ),
   )
     .requiredOption('--request <ref>', 'the request reference')

@@ -7,9 +7,9 @@ export function registerRequestOpen(request: Command): void {
   orgOption(
     request
       .command('open')
+      .summary('record a subject access request')
       .description(
-        'record a subject access request: who it is about and the day it was received. The legal due\n' +
-          'date is one calendar month later (the last day of that month where the day does not exist).',
+        'record a subject access request: who it is about and the day it was received. The legal due date is one calendar month later (the last day of that month where the day does not exist).',
       ),
   )
     .requiredOption('--subject <id|email>', 'a child’s id, or a guardian’s or staff member’s id or email')
