@@ -93,7 +93,7 @@ async function prepareBatch(trx: AnyTrx, orgId: string, from: Head, batchSize: n
 
 /** SQLSTATE of a batch or checkpoint that no longer continues the head: another seal got there first. */
 const HEAD_MOVED = 'TC012';
-const MAX_RESTARTS = 20;
+const MAX_STALLS = 3;
 
 /**
  * Seals one organisation. Reading and hashing the next batch overlaps with
@@ -105,10 +105,19 @@ async function sealOrganisation(
   session: OperatorSession,
   org: { readonly org_id: string; readonly slug: string },
   options: SealOptions,
+  logger: Logger,
 ): Promise<OrgSealResult> {
   let sealed = 0;
-  for (let restarts = 0; ; restarts += 1) {
+  let lastStart: bigint | null = null;
+  let stalls = 0;
+  for (;;) {
     const start = await session.transaction((trx) => chainHead(trx as unknown as AnyTrx, org.org_id));
+    // Starting again is fine while the other seal makes progress (it always
+    // does: it moved the head); a head that did not move means something else.
+    if (lastStart !== null && start.seq <= lastStart && (stalls += 1) > MAX_STALLS) {
+      throw new Error(`sealing ${org.slug}: the chain head stopped at ${start.seq} but appends keep being refused`);
+    }
+    lastStart = start.seq;
     let next: Promise<PreparedBatch> = session.transaction((trx) =>
       prepareBatch(trx as unknown as AnyTrx, org.org_id, start, options.batchSize),
     );
@@ -160,7 +169,8 @@ async function sealOrganisation(
         }
       }
     } catch (error) {
-      if ((error as { code?: string }).code !== HEAD_MOVED || restarts >= MAX_RESTARTS) throw error;
+      if ((error as { code?: string }).code !== HEAD_MOVED) throw error;
+      logger.info({ org: org.slug }, 'another seal moved the head; starting again from it');
       await next.catch(() => undefined);
     }
   }
@@ -183,7 +193,7 @@ export async function sealAuditChain(
   );
   const results: OrgSealResult[] = [];
   for (const org of orgs) {
-    const done = await sealOrganisation(session, org, options);
+    const done = await sealOrganisation(session, org, options, logger);
     logger.info({ org: org.slug, sealed: done.sealed, head: done.headSeq }, 'audit chain sealed');
     results.push(done);
   }

@@ -22,13 +22,17 @@ const logger = pino({ level: 'silent' });
 
 const count = async (q: string, values: unknown[] = []) => Number((await db.admin.query(q, values)).rows[0].count);
 
+/** Log lines of the seals, to see that concurrent sealers really did collide. */
+const sealLog: string[] = [];
+const sealLogger = pino({ level: 'info' }, { write: (line: string) => void sealLog.push(line) });
+
 function seal(batchSize = 500) {
   const settings = { databaseUrl: opUrl, skipTlsVerify: false, logger, notice: () => undefined };
   return withOperatorDb(settings, (odb) =>
     withOperatorSession(
       odb.kysely,
       { reason: 'test: seal', orgSlugs: ['oak-trust'], command: 'vitest' },
-      (session) => sealAuditChain(session, { batchSize }, { logger }),
+      (session) => sealAuditChain(session, { batchSize }, { logger: sealLogger }),
       { logger },
     ),
   );
@@ -111,6 +115,13 @@ describe('sealing under concurrent writes', () => {
     expect(written.reduce((a, b) => a + b, 0)).toBeGreaterThan(20);
     await long.query('commit');
     await long.end();
+
+    // A backlog sealed by two sealers in small batches: they collide, and
+    // the one whose head moved starts again from the new head.
+    await db.admin.query(`insert into audit_events (org_id, actor_type, action) select $1, 'system', 'test.backlog' from generate_series(1, 3000)`, [OAK]);
+    sealLog.length = 0;
+    await Promise.all([seal(20), seal(20)]);
+    expect(sealLog.some((l) => l.includes('another seal moved the head'))).toBe(true);
 
     const results = await seal(50);
     const horizon = results[0]!.horizon;
