@@ -186,7 +186,7 @@ async function benchAudit() {
     const count = (await pool.query(`select count(*)::int as n from audit_events where org_id = $1`, [org])).rows[0].n;
     return { orgId: org, total: count };
   });
-  dataset += `; audit bench: ${n.toLocaleString('en-GB')} new events sealed, oak-trust trail of ${total.toLocaleString('en-GB')} events exported`;
+  dataset += `; audit bench: ${n.toLocaleString('en-GB')} new events added to oak-trust's trail (${total.toLocaleString('en-GB')} events before sealing)`;
 
   let sealed = 0;
   const sealStart = performance.now();

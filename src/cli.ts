@@ -16,9 +16,9 @@ import { VERSION } from './version.js';
 export function buildProgram(): Command {
   const program = new Command('trustctl')
     .description(
-      'Compliance jobs for a multi-tenant PostgreSQL platform holding children’s, families’ and staff data.\n' +
-        'With no --database-url or DATABASE_URL, trustctl uses an embedded PostgreSQL under $TRUSTCTL_HOME\n' +
-        '(default ~/.local/state/trustctl).',
+      'Compliance jobs for a multi-tenant PostgreSQL platform holding children’s, families’ and staff data.\n\n' +
+        'With no --database-url or DATABASE_URL, trustctl uses an embedded PostgreSQL under $TRUSTCTL_HOME ' +
+        '(default $XDG_STATE_HOME/trustctl, else ~/.local/state/trustctl).',
     )
     .version(VERSION, '-V, --version')
     .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL, else the embedded database)')
@@ -72,6 +72,12 @@ function formatError(error: unknown, verbose: boolean): string {
  */
 export async function run(argv: readonly string[]): Promise<void> {
   const verbose = argv.includes('--verbose');
+  // Output piped into something that stops reading (`trustctl --help | head`)
+  // is not an error of trustctl's: stop quietly, like any Unix tool.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (interrupted) return;

@@ -1,7 +1,7 @@
 // Writes a bundle's files into a zip with archiver. Deterministic: entries in
 // the order given, every entry with the same fixed time and mode, fixed
 // compression level; so the same files give the same bytes. With a
-// passphrase the zip is AES-256 encrypted (WinZip AE-2, opened by 7-Zip and
+// passphrase the zip is AES-256 encrypted (WinZip AE-1, opened by 7-Zip and
 // other common tools) through archiver-zip-encrypted, whose random salts make
 // each encrypted zip differ.
 import { createRequire } from 'node:module';
