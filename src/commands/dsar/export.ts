@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { commandContext } from '../context.js';
+import { withScopedSession } from '../scope.js';
+import { commandContext, parseSlug } from '../context.js';
 import { RefusedError } from '../../errors.js';
 import { VERSION } from '../../version.js';
-import { dsarReason, localToday, orgOption, parseOrg, withDsarSession } from './shared.js';
+import { dsarReason, localToday, orgOption } from './shared.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -48,7 +49,7 @@ export function registerDsarExport(dsar: Command): void {
         cmd: Command,
       ) => {
         const ctx = await commandContext(cmd);
-        const org = parseOrg(opts.org);
+        const org = parseSlug(opts.org);
         const { parseReference } = await import('../../dsar/requests.js');
         const { parseSubjectQuery, describeSubject } = await import('../../dsar/subject.js');
         const { REVIEW_CATEGORIES } = await import('../../dsar/plan.js');
@@ -65,7 +66,7 @@ export function registerDsarExport(dsar: Command): void {
         const { defaultMediaDir } = await import('../../seed/index.js');
         const mediaDir = opts.mediaDir ?? process.env.TRUSTCTL_MEDIA_DIR ?? defaultMediaDir();
         const { exportSubjectBundle } = await import('../../dsar/export.js');
-        const result = await withDsarSession(ctx, { orgSlugs: [org], reason: dsarReason(ctx, reference, 'export') }, (session) =>
+        const result = await withScopedSession(ctx, { orgSlugs: [org], reason: dsarReason(ctx, reference, 'export') }, (session) =>
           exportSubjectBundle(
             session,
             {

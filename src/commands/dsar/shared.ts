@@ -1,9 +1,7 @@
-// Option parsing shared by the dsar commands: organisation, request
-// reference, and the operator session a DSAR job opens.
+// What the dsar commands share: the --org option, the session reason a
+// DSAR job gives, and the operator's local date.
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
-import { parseSlug } from '../context.js';
-import { withScopedSession } from '../scope.js';
 
 /**
  * The session reason for DSAR work: --reason if given, else the request
@@ -13,16 +11,9 @@ export function dsarReason(ctx: CommandContext, reference: string | null, verb: 
   return ctx.options.reason ?? (reference ? `Subject access request ${reference}: ${verb}` : `Subject access requests: ${verb}`);
 }
 
-/** Runs DSAR work in an operator session scoped to the given organisations. */
-export const withDsarSession = withScopedSession;
-
 /** The organisation option every DSAR command takes. */
 export function orgOption(cmd: Command): Command {
   return cmd.requiredOption('--org <slug>', 'the organisation (trust or nursery group) that holds the data');
-}
-
-export function parseOrg(value: string): string {
-  return parseSlug(value);
 }
 
 /** Today's date where the operator is, as YYYY-MM-DD. */

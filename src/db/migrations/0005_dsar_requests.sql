@@ -42,6 +42,19 @@ begin
 end
 $$;
 
+-- Refuses (TC005) unless the caller's open operator session covers the
+-- organisation: the first check of every definer function that acts on one
+-- organisation's records for an operator.
+create function app.require_operator_org(p_org_id uuid) returns void
+language plpgsql stable security definer set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if p_org_id is null or not (p_org_id = any (app.operator_org_ids())) then
+    raise exception 'no open operator session covers organisation %', p_org_id using errcode = 'TC005';
+  end if;
+end
+$$;
+
 -- When the subject's records last changed, for a DSAR bundle's as_of: the
 -- newest captured insert, update or delete naming the subject in one of the
 -- tables the bundle is made from. A definer function because, under RLS,
@@ -53,9 +66,7 @@ create function app.subject_last_change(p_org_id uuid, p_subject_id uuid, p_tabl
 language plpgsql stable security definer set search_path = pg_catalog, pg_temp
 as $$
 begin
-  if p_org_id is null or not (p_org_id = any (app.operator_org_ids())) then
-    raise exception 'no open operator session covers organisation %', p_org_id using errcode = 'TC005';
-  end if;
+  perform app.require_operator_org(p_org_id);
   return (
     select max(e.recorded_at) from public.audit_events e
     where e.org_id = p_org_id and e.subject_ids @> array[p_subject_id]
@@ -135,6 +146,8 @@ begin
 end
 $$;
 
+alter function app.require_operator_org(uuid) owner to trustctl_definer;
+revoke all on function app.require_operator_org(uuid) from public;
 alter function app.subject_last_change(uuid, uuid, text[]) owner to trustctl_definer;
 revoke all on function app.subject_last_change(uuid, uuid, text[]) from public;
 grant execute on function app.subject_last_change(uuid, uuid, text[]) to trustctl_operator;

@@ -153,9 +153,7 @@ declare
   v_z_txid xid8;
   v_z_id bigint;
 begin
-  if p_org_id is null or not (p_org_id = any (app.operator_org_ids())) then
-    raise exception 'no open operator session covers organisation %', p_org_id using errcode = 'TC005';
-  end if;
+  perform app.require_operator_org(p_org_id);
   if v_n = 0 then return 0; end if;
   if coalesce(array_length(p_prev_hashes, 1), 0) <> v_n or coalesce(array_length(p_hashes, 1), 0) <> v_n then
     raise exception 'audit_seal_append: arrays of different lengths' using errcode = '22023';
@@ -232,9 +230,7 @@ declare
   v_last_txid xid8;
   v_last_id bigint;
 begin
-  if p_org_id is null or not (p_org_id = any (app.operator_org_ids())) then
-    raise exception 'no open operator session covers organisation %', p_org_id using errcode = 'TC005';
-  end if;
+  perform app.require_operator_org(p_org_id);
   if p_horizon > pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()) then
     raise exception 'audit_checkpoint: horizon % is in the future', p_horizon using errcode = '22023';
   end if;
@@ -281,9 +277,7 @@ declare
   v_ids bigint[];
   v_n bigint;
 begin
-  if p_org_id is null or not (p_org_id = any (app.operator_org_ids())) then
-    raise exception 'no open operator session covers organisation %', p_org_id using errcode = 'TC005';
-  end if;
+  perform app.require_operator_org(p_org_id);
   perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('trustctl.audit_seal'), pg_catalog.hashtext(p_org_id::text));
   select c.hash into v_hash from public.audit_chain c where c.org_id = p_org_id and c.chain_seq = p_through_seq;
   if not found then

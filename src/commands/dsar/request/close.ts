@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { commandContext } from '../../context.js';
-import { dsarReason, localToday, orgOption, parseOrg, withDsarSession } from '../shared.js';
+import { withScopedSession } from '../../scope.js';
+import { commandContext, parseSlug } from '../../context.js';
+import { dsarReason, localToday, orgOption } from '../shared.js';
 import { renderRequest } from './render.js';
 
 export function registerRequestClose(request: Command): void {
@@ -9,11 +10,11 @@ export function registerRequestClose(request: Command): void {
     .option('--note <text>', 'how it was answered, e.g. "bundle sent by secure email 2026-12-01"')
     .action(async (opts: { org: string; request: string; note?: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
-      const org = parseOrg(opts.org);
+      const org = parseSlug(opts.org);
       const { parseReference, closeDsarRequest } = await import('../../../dsar/requests.js');
       const { findOrganisation } = await import('../../../dsar/subject.js');
       const reference = parseReference(opts.request);
-      const result = await withDsarSession(ctx, { orgSlugs: [org], reason: dsarReason(ctx, reference, 'close') }, (session) =>
+      const result = await withScopedSession(ctx, { orgSlugs: [org], reason: dsarReason(ctx, reference, 'close') }, (session) =>
         session.transaction(async (trx) =>
           closeDsarRequest(trx, { org: await findOrganisation(trx, org), reference, note: opts.note?.trim() || null }),
         ),

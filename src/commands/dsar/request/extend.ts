@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { commandContext } from '../../context.js';
+import { withScopedSession } from '../../scope.js';
+import { commandContext, parseSlug } from '../../context.js';
 import { RefusedError } from '../../../errors.js';
-import { dsarReason, localToday, orgOption, parseOrg, withDsarSession } from '../shared.js';
+import { dsarReason, localToday, orgOption } from '../shared.js';
 import { renderRequest } from './render.js';
 
 export function registerRequestExtend(request: Command): void {
@@ -18,14 +19,14 @@ export function registerRequestExtend(request: Command): void {
     .requiredOption('--extension-reason <text>', 'why more time is needed (e.g. complex, or several requests)')
     .action(async (opts: { org: string; request: string; months: string; extensionReason: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
-      const org = parseOrg(opts.org);
+      const org = parseSlug(opts.org);
       const { parseReference, extendDsarRequest } = await import('../../../dsar/requests.js');
       const { findOrganisation } = await import('../../../dsar/subject.js');
       const reference = parseReference(opts.request);
       const months = Number(opts.months);
       if (!(months === 1 || months === 2)) throw new RefusedError(`--months must be 1 or 2, not "${opts.months}"`);
       if (opts.extensionReason.trim() === '') throw new RefusedError('--extension-reason must not be empty');
-      const result = await withDsarSession(ctx, { orgSlugs: [org], reason: dsarReason(ctx, reference, 'extend deadline') }, (session) =>
+      const result = await withScopedSession(ctx, { orgSlugs: [org], reason: dsarReason(ctx, reference, 'extend deadline') }, (session) =>
         session.transaction(async (trx) =>
           extendDsarRequest(trx, {
             org: await findOrganisation(trx, org),

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { commandContext } from '../../context.js';
-import { orgScopeOptions, parseOrgScope } from '../../scope.js';
-import { dsarReason, localToday, withDsarSession } from '../shared.js';
+import { orgScopeOptions, parseOrgScope, withScopedSession } from '../../scope.js';
+import { dsarReason, localToday } from '../shared.js';
 import { renderRequest } from './render.js';
 
 /** `dsar request list` and its short form `dsar list`. */
@@ -14,7 +14,7 @@ export function registerRequestList(parent: Command, name = 'list'): void {
       const scope = parseOrgScope(opts, 'refuse');
       const { listDsarRequests } = await import('../../../dsar/requests.js');
       const today = localToday();
-      const rows = await withDsarSession(
+      const rows = await withScopedSession(
         ctx,
         { ...scope, reason: dsarReason(ctx, null, 'list what is due') },
         (session) =>

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { commandContext } from '../../context.js';
-import { dsarReason, localToday, orgOption, parseOrg, withDsarSession } from '../shared.js';
+import { withScopedSession } from '../../scope.js';
+import { commandContext, parseSlug } from '../../context.js';
+import { dsarReason, localToday, orgOption } from '../shared.js';
 import { renderRequest } from './render.js';
 
 export function registerRequestOpen(request: Command): void {
@@ -18,7 +19,7 @@ export function registerRequestOpen(request: Command): void {
     .addHelpText('after', '\nExample:\n  trustctl dsar request open --org oak-trust --subject parent@example.org --request DSAR-2026-014 --received 2026-11-20')
     .action(async (opts: { org: string; subject: string; request: string; received?: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
-      const org = parseOrg(opts.org);
+      const org = parseSlug(opts.org);
       const { parseReference, openDsarRequest } = await import('../../../dsar/requests.js');
       const { parseSubjectQuery, findOrganisation, findSubjects, describeSubject } = await import('../../../dsar/subject.js');
       const { parseIsoDate } = await import('../../../dsar/due-date.js');
@@ -27,7 +28,7 @@ export function registerRequestOpen(request: Command): void {
       const query = parseSubjectQuery(opts.subject);
       const today = localToday();
       const receivedOn = opts.received ? parseIsoDate(opts.received, '--received') : today;
-      const result = await withDsarSession(ctx, { orgSlugs: [org], reason: dsarReason(ctx, reference, 'record request') }, (session) =>
+      const result = await withScopedSession(ctx, { orgSlugs: [org], reason: dsarReason(ctx, reference, 'record request') }, (session) =>
         session.transaction(async (trx) => {
           const organisation = await findOrganisation(trx, org);
           const subjects = await findSubjects(trx, organisation.id, query);
