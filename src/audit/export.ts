@@ -273,7 +273,7 @@ export async function exportAuditTrail(
               }
               prev = { seq, hash: r.hash! };
             }
-            lines.push(input.format === 'csv' ? '' : jsonLine(r, fields));
+            if (input.format === 'jsonl') lines.push(jsonLine(r, fields));
           }
           if (input.format === 'csv') {
             // An empty string is quoted ("") and NULL left empty, as PostgreSQL's CSV reads them.
