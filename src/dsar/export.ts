@@ -4,7 +4,7 @@
 // the bundle's SHA-256. The zip is written beside its final name and renamed
 // only after the audit event has committed, so a bundle never exists without
 // its record.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, link, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve, sep } from 'node:path';
@@ -35,7 +35,7 @@ import { findDsarRequest, type DsarRequest } from './requests.js';
 import { describeSubject, findOrganisation, findSubjects, type DsarSubject, type OrganisationRef } from './subject.js';
 import { writeZip } from './zip.js';
 
-import { BUNDLE_FORMAT, DPO_RECORD_FORMAT } from './format.js';
+import { BUNDLE_FORMAT, DPO_RECORD_FORMAT, MANIFEST_SIGNATURE, signManifest } from './format.js';
 
 export interface ExportInput {
   readonly orgSlug: string;
@@ -56,6 +56,8 @@ export interface ExportInput {
   readonly toolVersion: string;
   /** Bytes of bundle files kept in memory before they spill to disk (default 32 MiB). */
   readonly memoryBudget?: number;
+  /** Signs manifest.json (Ed25519) into manifest.sig, so the bundle's origin can be proved offline. */
+  readonly signingKey?: KeyObject;
 }
 
 export interface BundleFile {
@@ -136,6 +138,13 @@ export interface ExportResult {
 }
 
 type AnyTrx = Transaction<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+async function bytesOf(contents: Buffer | NodeJS.ReadableStream): Promise<Buffer> {
+  if (Buffer.isBuffer(contents)) return contents;
+  const chunks: Buffer[] = [];
+  for await (const chunk of contents) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
 
 /**
  * The bundle's file name from the request reference. References may hold
@@ -693,6 +702,11 @@ export async function exportSubjectBundle(
           name,
           contents: contentsOf.get(name)!.contents(),
         }));
+        if (input.signingKey) {
+          // Ed25519 signatures are deterministic: a signed bundle is as reproducible as an unsigned one.
+          const manifestBytes = await bytesOf(manifestWritten.contents());
+          entries.splice(3, 0, { name: MANIFEST_SIGNATURE, contents: Buffer.from(signManifest(input.signingKey, manifestBytes)) });
+        }
         const passphrase = input.encrypt ? generatePassphrase() : null;
         const zip = await writeZip(partialPath, entries, { time: asOfDate, ...(passphrase ? { passphrase } : {}) });
 

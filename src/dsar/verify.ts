@@ -2,12 +2,12 @@
 // hashed, and compared with manifest.json; a file missing from the zip, a
 // file the manifest does not list, or one whose bytes differ is a problem.
 // Reads with zip.js, which also opens AES-encrypted bundles.
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { createReadStream, openAsBlob } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { BlobReader, configure, ERR_ENCRYPTED, ERR_INVALID_PASSWORD, TextWriter, ZipReader } from '@zip.js/zip.js';
 import { RefusedError } from '../errors.js';
-import { BUNDLE_FORMAT } from './format.js';
+import { BUNDLE_FORMAT, MANIFEST_SIGNATURE, manifestSignatureProblem } from './format.js';
 
 export interface VerifyResult {
   readonly path: string;
@@ -20,6 +20,10 @@ export interface VerifyResult {
   /** SHA-256 of the zip and of its manifest: compare with the dsar.export audit event or the DPO record. */
   readonly sha256: string;
   readonly manifestSha256: string | null;
+  /** Key id in manifest.sig, if the bundle is signed. */
+  readonly signedBy?: string | null;
+  /** True when the signature was checked against a public key (any failure is in problems). */
+  readonly signatureChecked?: boolean;
   /** One line per problem, each naming the file. */
   readonly problems: readonly string[];
 }
@@ -107,7 +111,10 @@ function errorCode(error: unknown): string {
  * @example
  * const r = await verifyBundle('DSAR-2026-001.zip', {}); if (!r.ok) r.problems.forEach((p) => console.log(p))
  */
-export async function verifyBundle(path: string, { passphrase }: { passphrase?: string }): Promise<VerifyResult> {
+export async function verifyBundle(
+  path: string,
+  { passphrase, publicKey }: { passphrase?: string; publicKey?: KeyObject },
+): Promise<VerifyResult> {
   const info = await stat(path).catch(() => null);
   if (!info?.isFile()) throw new RefusedError(`${path}: no such file`);
   configure({ useWebWorkers: false });
@@ -147,8 +154,28 @@ export async function verifyBundle(path: string, { passphrase }: { passphrase?: 
     const { files: listed, raw } = parseManifestFiles(manifestText, problems);
     const expected = new Map(listed.map((f) => [f.path, f]));
     let checked = 0;
+    // The manifest's signature is the one file the manifest cannot list.
+    const signatureEntry = files.find((e) => e.filename === MANIFEST_SIGNATURE);
+    let signedBy: string | null = null;
+    if (signatureEntry) {
+      const text = await signatureEntry.getData(new TextWriter()).catch(() => '');
+      const id = (() => {
+        try {
+          return String(JSON.parse(text).key_id ?? '');
+        } catch {
+          return '';
+        }
+      })();
+      signedBy = id || null;
+      if (publicKey) {
+        const problem = manifestSignatureProblem(publicKey, Buffer.from(manifestText, 'utf8'), text);
+        if (problem) problems.push(problem);
+      }
+    } else if (publicKey) {
+      problems.push(`${MANIFEST_SIGNATURE}: missing; the bundle is not signed`);
+    }
     for (const entry of files) {
-      if (entry.filename === 'manifest.json' || entry.directory) continue;
+      if (entry.filename === 'manifest.json' || entry.filename === MANIFEST_SIGNATURE || entry.directory) continue;
       const want = expected.get(entry.filename);
       if (!want) {
         problems.push(`${entry.filename}: not listed in manifest.json`);
@@ -191,6 +218,8 @@ export async function verifyBundle(path: string, { passphrase }: { passphrase?: 
       asOf: typeof raw.as_of === 'string' ? raw.as_of : null,
       sha256,
       manifestSha256: createHash('sha256').update(manifestText).digest('hex'),
+      signedBy,
+      signatureChecked: Boolean(publicKey && signatureEntry),
       problems,
     };
   } finally {

@@ -454,6 +454,48 @@ describe('dsar verify', () => {
     );
   });
 
+  it('signs the manifest with --sign-key; --pubkey catches a bundle whose data and manifest were both rewritten', async () => {
+    const key = join(work, 'dpo');
+    const other = join(work, 'other-dpo');
+    expect((await cli(['audit', 'keygen', '--out', key])).code).toBe(0);
+    expect((await cli(['audit', 'keygen', '--out', other])).code).toBe(0);
+    const a = await exportBundle(s.child, 'T-CHILD', ['--sign-key', `${key}.key`]);
+    const b = await exportBundle(s.child, 'T-CHILD', ['--sign-key', `${key}.key`]);
+    expect(b.zip.equals(a.zip)).toBe(true); // Ed25519 is deterministic
+    const files = await readZip(a.path);
+    expect(files.has('manifest.sig')).toBe(true);
+    const ok = await cli(['dsar', 'verify', a.path, '--pubkey', `${key}.pub`]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/signed by key [0-9a-f]{16}, checked against --pubkey/);
+    const wrong = await cli(['dsar', 'verify', a.path, '--pubkey', `${other}.pub`]);
+    expect(wrong.code).toBe(3);
+    expect(wrong.stdout).toMatch(/^INVALID: manifest\.sig: signed by key /m);
+
+    // Rewrite a data file and its manifest entry consistently, keep manifest.sig.
+    const manifest = JSON.parse(files.get('manifest.json')!.toString('utf8'));
+    const notes = Buffer.from(files.get('data/notes.json')!.toString('utf8').replace('Settling well', 'Settling badly'));
+    manifest.files = manifest.files.map((f: { path: string }) =>
+      f.path === 'data/notes.json' ? { ...f, bytes: notes.length, sha256: createHash('sha256').update(notes).digest('hex') } : f,
+    );
+    const tree = await mkdtemp(join(work, 'resigned-'));
+    const { mkdir } = await import('node:fs/promises');
+    for (const [entry, buf] of files) {
+      await mkdir(join(tree, entry, '..'), { recursive: true });
+      await writeFile(join(tree, entry), entry === 'data/notes.json' ? notes : entry === 'manifest.json' ? `${JSON.stringify(manifest, null, 2)}\n` : buf);
+    }
+    const forged = join(tree, '..', 'resigned.zip');
+    expect(tool('sh', ['-c', `cd '${tree}' && zip -qr '${forged}' .`]).status).toBe(0);
+    expect((await cli(['dsar', 'verify', forged])).code).toBe(0); // consistent with itself: verify alone cannot tell
+    const caught = await cli(['dsar', 'verify', forged, '--pubkey', `${key}.pub`]);
+    expect(caught.code).toBe(3);
+    expect(caught.stdout).toMatch(/^INVALID: manifest\.sig: the signature does not match manifest\.json/m);
+
+    const unsigned = await exportBundle(s.child, 'T-CHILD', ['--force']);
+    const missing = await cli(['dsar', 'verify', unsigned.path, '--pubkey', `${key}.pub`]);
+    expect(missing.code).toBe(3);
+    expect(missing.stdout).toMatch(/manifest\.sig: missing/);
+  });
+
   it('fails a forged or malformed manifest with exit 3, never a crash', async () => {
     const b = await exportBundle(s.child, 'T-CHILD', ['--force']);
     const files = await readZip(b.path);

@@ -28,6 +28,7 @@ export function registerDsarExport(dsar: Command): void {
     .option('--encrypt', 'AES-256 encrypt the zip with a generated passphrase, shown once')
     .option('--media-dir <dir>', 'where media files are stored (default: $TRUSTCTL_MEDIA_DIR, else $TRUSTCTL_HOME/media)')
     .option('--force', 'replace an existing bundle file of the same name')
+    .option('--sign-key <file>', 'Ed25519 private key (PEM, see: trustctl audit keygen) to sign manifest.json, as manifest.sig')
     .addHelpText(
       'after',
       '\nExample:\n  trustctl dsar export --org oak-trust --subject 6f1c…e2 --request DSAR-2026-001 --out ./bundles\n' +
@@ -45,6 +46,7 @@ export function registerDsarExport(dsar: Command): void {
           encrypt?: boolean;
           mediaDir?: string;
           force?: boolean;
+          signKey?: string;
         },
         cmd: Command,
       ) => {
@@ -65,6 +67,8 @@ export function registerDsarExport(dsar: Command): void {
         }
         const { defaultMediaDir } = await import('../../seed/index.js');
         const mediaDir = opts.mediaDir ?? process.env.TRUSTCTL_MEDIA_DIR ?? defaultMediaDir();
+        const { loadPrivateKey } = await import('../../audit/keys.js');
+        const signingKey = opts.signKey ? await loadPrivateKey(opts.signKey) : undefined;
         const { exportSubjectBundle } = await import('../../dsar/export.js');
         const result = await withScopedSession(ctx, { orgSlugs: [org], reason: dsarReason(ctx, reference, 'export') }, (session) =>
           exportSubjectBundle(
@@ -80,6 +84,7 @@ export function registerDsarExport(dsar: Command): void {
               encrypt: opts.encrypt === true,
               force: opts.force === true,
               toolVersion: VERSION,
+              ...(signingKey ? { signingKey } : {}),
               ...(ctx.interactive && !ctx.options.json
                 ? {
                     pickSubject: async (candidates) => {

@@ -26,19 +26,22 @@ export function registerDsarVerify(dsar: Command): void {
         'check a bundle offline: every file’s size and SHA-256 against manifest.json, and that no file is missing or extra. Exit 0 if it is intact, 3 with one line per problem otherwise.',
       )
     .option('--passphrase-stdin', 'read an encrypted bundle’s passphrase from standard input')
-    .action(async (path: string, opts: { passphraseStdin?: boolean }, cmd: Command) => {
+    .option('--pubkey <file>', 'Ed25519 public key (PEM): require manifest.sig and check it was signed with this key')
+    .action(async (path: string, opts: { passphraseStdin?: boolean; pubkey?: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
+      const { loadPublicKey } = await import('../../audit/keys.js');
+      const publicKey = opts.pubkey ? await loadPublicKey(opts.pubkey) : undefined;
       const { verifyBundle } = await import('../../dsar/verify.js');
       let passphrase: string | undefined;
       if (opts.passphraseStdin) passphrase = await readPassphrase(true, false);
       let result;
       try {
-        result = await verifyBundle(path, passphrase ? { passphrase } : {});
+        result = await verifyBundle(path, { ...(passphrase ? { passphrase } : {}), ...(publicKey ? { publicKey } : {}) });
       } catch (error) {
         // An encrypted bundle on a TTY: ask for the passphrase once.
         if (!passphrase && ctx.interactive && error instanceof RefusedError && /is encrypted/.test(error.message)) {
           passphrase = await readPassphrase(false, true);
-          result = await verifyBundle(path, { passphrase });
+          result = await verifyBundle(path, { passphrase, ...(publicKey ? { publicKey } : {}) });
         } else {
           throw error;
         }
@@ -48,7 +51,11 @@ export function registerDsarVerify(dsar: Command): void {
           ? [
               `OK: ${path}: ${result.filesChecked} files match manifest.json (request ${result.reference}, subject ${result.subjectId}, as of ${result.asOf})`,
               `  bundle sha256 ${result.sha256}`,
-              '  To prove it is the bundle that was exported, compare that with the DPO record or the dsar.export audit event.',
+              result.signatureChecked
+                ? `  manifest.json is signed by key ${result.signedBy}, checked against --pubkey.`
+                : result.signedBy
+                  ? `  manifest.json is signed by key ${result.signedBy}; pass --pubkey to check the signature.`
+                  : '  To prove it is the bundle that was exported, compare that with the DPO record or the dsar.export audit event.',
             ].join('\n')
           : [`FAILED: ${path}: ${result.problems.length} problem(s)`, ...result.problems.map((p) => `INVALID: ${p}`)].join('\n'),
       );
