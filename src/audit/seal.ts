@@ -41,7 +41,7 @@ interface Head {
 
 type AnyTrx = Transaction<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-export async function chainHead(trx: AnyTrx, orgId: string): Promise<Head> {
+async function chainHead(trx: AnyTrx, orgId: string): Promise<Head> {
   const res = await sql<{ seq: string; hash: Buffer; txid: string; id: string }>`
     select c.chain_seq::text as seq, c.hash, e.txid::text as txid, e.id::text as id
     from public.audit_chain c join public.audit_events e on e.org_id = c.org_id and e.id = c.event_id

@@ -123,19 +123,6 @@ export interface MediaFilesTable {
   created_at: Timestamp;
 }
 
-export interface RetentionPoliciesTable {
-  org_id: string;
-  site_id: string | null;
-  id: Generated<string>;
-  category: string;
-  keep_for: unknown;
-  clock: string;
-  action: string;
-  created_at: Timestamp;
-  updated_at: Timestamp;
-  set_by_session: string | null;
-}
-
 export interface Database {
   organisations: OrganisationsTable;
   sites: SitesTable;
@@ -145,5 +132,4 @@ export interface Database {
   audit_events: AuditEventsTable;
   dsar_requests: DsarRequestsTable;
   media_files: MediaFilesTable;
-  retention_policies: RetentionPoliciesTable;
 }

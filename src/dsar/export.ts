@@ -17,7 +17,7 @@ import type { OperatorSession } from '../db/operator-session.js';
 import type { Database } from '../db/schema.js';
 import { HashedFileWriter, MemoryBudget, type StoredFile } from '../io/hashed-file.js';
 import type { SubjectReference } from '../datamap/index.js';
-import { planSubjectRead, REVIEW_CATEGORIES, type ReviewCategory, type TableReadPlan } from './plan.js';
+import { parseReleases, planSubjectRead, type ReviewCategory, type TableReadPlan } from './plan.js';
 import {
   article15Section,
   readmeText,
@@ -34,7 +34,6 @@ import {
 import { findDsarRequest, type DsarRequest } from './requests.js';
 import { describeSubject, findOrganisation, findSubjects, type DsarSubject, type OrganisationRef } from './subject.js';
 import { writeZip } from './zip.js';
-
 import { BUNDLE_FORMAT, DPO_RECORD_FORMAT, MANIFEST_SIGNATURE, signManifest } from './format.js';
 
 export interface ExportInput {
@@ -189,7 +188,7 @@ async function publish(from: string, to: string, force: boolean): Promise<void> 
   await rm(from);
 }
 
-/** A passphrase for an encrypted bundle: 120 random bits, in groups people can read out. */
+/** A passphrase for an encrypted bundle: about 119 random bits, in groups people can read out. */
 export function generatePassphrase(): string {
   const alphabet = 'abcdefghjkmnpqrstuvwxyz23456789';
   const bytes = randomBytes(24);
@@ -407,6 +406,169 @@ async function writeDpoRecord(
 }
 
 /**
+ * Streams a table's part of the bundle into data/TABLE.json and .csv and
+ * the report's fragment, in batches; returns the row count at once and the
+ * files when they have closed.
+ */
+async function writeTableFiles(
+  trx: AnyTrx,
+  t: TableReadPlan,
+  columns: readonly string[],
+  to: {
+    readonly orgId: string;
+    readonly subjectId: string;
+    readonly released: ReadonlySet<string>;
+    readonly workDir: string;
+    readonly budget: MemoryBudget;
+  },
+): Promise<{ rows: number; closed: Promise<{ json: StoredFile; csv: StoredFile; html: StoredFile }> }> {
+  const table = t.map.table;
+  const { budget } = to;
+  const json = new HashedFileWriter(join(to.workDir, 'files', 'data', `${table}.json`), { budget });
+  const csv = new HashedFileWriter(join(to.workDir, 'files', 'data', `${table}.csv`), { budget });
+  const html = new HashedFileWriter(join(to.workDir, 'fragments', `${table}.html`), { budget });
+  await csv.write(csvLines([columns]));
+  await json.write('[');
+  let n = 0;
+  let query = trx
+    .selectFrom(sql`${sql.table(table)}`.as('t'))
+    .select(sql<Record<string, unknown>>`row_to_json(t)`.as('row'))
+    .where(sql<boolean>`t.org_id = ${to.orgId}::uuid and ${exportedCondition(t, to.orgId, to.subjectId, to.released)}`);
+  for (const c of orderColumns(t, columns)) query = query.orderBy(sql.ref(`t.${c}`));
+  // Rows go out in batches of at most BATCH: bounded memory, and one write
+  // per file per batch rather than per row.
+  let batch: Array<Record<string, unknown>> = [];
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    if (n === 0) await html.write(sectionOpen(table, t.map.purpose, columns));
+    await json.write(batch.map((row, i) => `${n + i === 0 ? '\n' : ',\n'}${JSON.stringify(row)}`).join(''));
+    await csv.write(csvLines(batch.map((row) => columns.map((c) => row[c]))));
+    await html.write(batch.map((row) => sectionRow(columns, row)).join(''));
+    n += batch.length;
+    batch = [];
+  };
+  for await (const { row } of query.stream(BATCH) as AsyncIterable<{ row: Record<string, unknown> }>) {
+    batch.push(row);
+    if (batch.length === BATCH) await flush();
+  }
+  await flush();
+  await json.write(n === 0 ? ']\n' : '\n]\n');
+  await html.write(n === 0 ? sectionEmpty(table, t.map.purpose) : sectionClose());
+  const closed = Promise.all([json.close(), csv.close(), html.close()]).then(([j, c, h]) => ({ json: j, csv: c, html: h }));
+  return { rows: n, closed };
+}
+
+/**
+ * Copies a child's media files from the store into the bundle, each checked
+ * against the SHA-256 recorded at upload; a file that is missing, outside
+ * the store or changed is left out and named.
+ */
+async function copyChildMedia(
+  trx: AnyTrx,
+  from: { readonly orgId: string; readonly childId: string; readonly mediaDir: string; readonly workDir: string; readonly budget: MemoryBudget },
+): Promise<{ copied: Array<{ name: string; file: StoredFile }>; unavailable: UnavailableMedia[] }> {
+  const mediaRoot = resolve(from.mediaDir);
+  const copied: Array<{ name: string; file: StoredFile }> = [];
+  const unavailable: UnavailableMedia[] = [];
+  const media = trx
+    .selectFrom('media_files as t')
+    .select(['t.id', 't.storage_key', 't.sha256'])
+    .where('t.org_id', '=', from.orgId)
+    .where('t.child_id', '=', from.childId)
+    .orderBy('t.id')
+    .stream(200);
+  for await (const m of media as AsyncIterable<{ id: string; storage_key: string; sha256: string }>) {
+    const source = resolve(mediaRoot, m.storage_key);
+    const leaveOut = (problem: string) => unavailable.push({ media_id: m.id, storage_key: m.storage_key, problem });
+    if (!source.startsWith(mediaRoot + sep)) {
+      leaveOut('storage key points outside the media store');
+      continue;
+    }
+    if (!(await stat(source).then((st) => st.isFile(), () => false))) {
+      leaveOut(`file not found in the media store (${mediaRoot})`);
+      continue;
+    }
+    // Keep a plain extension so the file opens; anything else is dropped.
+    const ext = extname(m.storage_key).toLowerCase();
+    const name = `media/${m.id}${/^\.[a-z0-9]{1,8}$/.test(ext) ? ext : ''}`;
+    const out = new HashedFileWriter(join(from.workDir, 'files', name), { budget: from.budget });
+    await out.pipeFrom(createReadStream(source));
+    const file = await out.close();
+    if (file.sha256 !== m.sha256) {
+      leaveOut('file content differs from the SHA-256 recorded at upload');
+      continue;
+    }
+    copied.push({ name, file });
+  }
+  return { copied, unavailable };
+}
+
+/**
+ * The organisation, request and subject of an export, or a refusal that is
+ * audited (with a code and ids only) before it is thrown.
+ */
+async function resolveRequestSubject(
+  trx: Transaction<Database>,
+  session: OperatorSession,
+  input: ExportInput,
+): Promise<{ org: OrganisationRef; request: DsarRequest; subject: DsarSubject }> {
+    const org = await findOrganisation(trx, input.orgSlug);
+    const queriedId = 'id' in input.subject ? [input.subject.id] : [];
+    // Every refusal inside the organisation is audited with a code and
+    // ids only; the message for the person at the terminal may say more.
+    const refuse = async (code: RefusalCode, subjectIds: readonly string[], error: RefusedError): Promise<never> => {
+      await recordRefusal(session, org, { reference: input.reference, subjectIds, code });
+      throw error;
+    };
+    const request = await findDsarRequest(trx, org, input.reference).catch((error: unknown) =>
+      error instanceof RefusedError ? refuse('unknown_request', queriedId, error) : Promise.reject(error),
+    );
+    if (request.status === 'closed') {
+      await refuse(
+        'request_closed',
+        [request.subjectId],
+        new RefusedError(`request "${request.reference}" is closed`, 'Open a new request to export again'),
+      );
+    }
+    let candidates = await findSubjects(trx, org.id, input.subject);
+    if (candidates.length === 0) {
+      await refuse(
+        'subject_not_found',
+        queriedId,
+        new RefusedError(
+          `no child, guardian or staff member ${'id' in input.subject ? input.subject.id : 'with that email'} in ${org.slug}`,
+          'Check the id or email; subjects are looked up only inside --org',
+        ),
+      );
+    }
+    if (candidates.length > 1) {
+      if (!input.pickSubject) {
+        await refuse(
+          'subject_ambiguous',
+          candidates.map((c) => c.id),
+          new RefusedError(
+            `--subject matches ${candidates.length} people in ${org.slug}: ${candidates.map(describeSubject).join('; ')}`,
+            'Pass the id of the one you mean',
+          ),
+        );
+      }
+      candidates = [await input.pickSubject!(candidates)];
+    }
+    const subject = candidates[0]!;
+    if (subject.id !== request.subjectId) {
+      await refuse(
+        'subject_mismatch',
+        [subject.id, request.subjectId],
+        new RefusedError(
+          `request "${request.reference}" is about ${request.subjectType} ${request.subjectId}, not ${describeSubject(subject)}`,
+          'Check --request and --subject',
+        ),
+      );
+    }
+  return { org, request, subject };
+}
+
+/**
  * Exports one subject's bundle through an open operator session.
  *
  * @example
@@ -418,17 +580,7 @@ export async function exportSubjectBundle(
   input: ExportInput,
   { logger }: { logger: Logger },
 ): Promise<ExportResult> {
-  for (const category of input.include) {
-    if (!(category in REVIEW_CATEGORIES)) {
-      throw new RefusedError(
-        `--include ${category}: no such category`,
-        `Categories: ${Object.keys(REVIEW_CATEGORIES).join(', ')}`,
-      );
-    }
-  }
-  if (input.include.length > 0 && !input.reviewer?.trim()) {
-    throw new RefusedError('--include releases withheld records, so it needs --reviewer "who reviewed them"');
-  }
+  parseReleases(input.include, input.reviewer);
   const outDir = resolve(input.outDir);
   await mkdir(outDir, { recursive: true });
   await removeStaleWorkDirs(outDir, logger);
@@ -447,59 +599,7 @@ export async function exportSubjectBundle(
       async (trxTyped) => {
         const trx = trxTyped as unknown as AnyTrx;
         await sql`set local timezone = 'UTC'`.execute(trx);
-        const org = await findOrganisation(trxTyped, input.orgSlug);
-        const queriedId = 'id' in input.subject ? [input.subject.id] : [];
-        // Every refusal inside the organisation is audited with a code and
-        // ids only; the message for the person at the terminal may say more.
-        const refuse = async (code: RefusalCode, subjectIds: readonly string[], error: RefusedError): Promise<never> => {
-          await recordRefusal(session, org, { reference: input.reference, subjectIds, code });
-          throw error;
-        };
-        const request = await findDsarRequest(trxTyped, org, input.reference).catch((error: unknown) =>
-          error instanceof RefusedError ? refuse('unknown_request', queriedId, error) : Promise.reject(error),
-        );
-        if (request.status === 'closed') {
-          await refuse(
-            'request_closed',
-            [request.subjectId],
-            new RefusedError(`request "${request.reference}" is closed`, 'Open a new request to export again'),
-          );
-        }
-        let candidates = await findSubjects(trxTyped, org.id, input.subject);
-        if (candidates.length === 0) {
-          await refuse(
-            'subject_not_found',
-            queriedId,
-            new RefusedError(
-              `no child, guardian or staff member ${'id' in input.subject ? input.subject.id : 'with that email'} in ${org.slug}`,
-              'Check the id or email; subjects are looked up only inside --org',
-            ),
-          );
-        }
-        if (candidates.length > 1) {
-          if (!input.pickSubject) {
-            await refuse(
-              'subject_ambiguous',
-              candidates.map((c) => c.id),
-              new RefusedError(
-                `--subject matches ${candidates.length} people in ${org.slug}: ${candidates.map(describeSubject).join('; ')}`,
-                'Pass the id of the one you mean',
-              ),
-            );
-          }
-          candidates = [await input.pickSubject!(candidates)];
-        }
-        const subject = candidates[0]!;
-        if (subject.id !== request.subjectId) {
-          await refuse(
-            'subject_mismatch',
-            [subject.id, request.subjectId],
-            new RefusedError(
-              `request "${request.reference}" is about ${request.subjectType} ${request.subjectId}, not ${describeSubject(subject)}`,
-              'Check --request and --subject',
-            ),
-          );
-        }
+        const { org, request, subject } = await resolveRequestSubject(trxTyped, session, input);
 
         const plan = planSubjectRead(subject.type);
         const snapshot = await sql<{ now: Date; schema: string | null }>`
@@ -540,8 +640,6 @@ export async function exportSubjectBundle(
           trx,
           plan.tables.map((t) => t.map.table),
         );
-
-
         for (const t of plan.tables) {
           const table = t.map.table;
           const account = await accountTable(trx, t, org.id, subject.id, released);
@@ -551,87 +649,27 @@ export async function exportSubjectBundle(
           if (t.review && t.review.where === null && !released.has(t.review.category)) continue;
           const columns = columnsOf.get(table);
           if (!columns) throw new Error(`table public.${table} of the data map does not exist`);
-          const json = new HashedFileWriter(join(workDir, 'files', 'data', `${table}.json`), { budget });
-          const csv = new HashedFileWriter(join(workDir, 'files', 'data', `${table}.csv`), { budget });
-          const html = new HashedFileWriter(join(workDir, 'fragments', `${table}.html`), { budget });
-          await csv.write(csvLines([columns]));
-          await json.write('[');
-          let n = 0;
-          let query = trx
-            .selectFrom(sql`${sql.table(table)}`.as('t'))
-            .select(sql<Record<string, unknown>>`row_to_json(t)`.as('row'))
-            .where(sql<boolean>`t.org_id = ${org.id}::uuid and ${exportedCondition(t, org.id, subject.id, released)}`);
-          for (const c of orderColumns(t, columns)) query = query.orderBy(sql.ref(`t.${c}`));
-          // Rows go out in batches of at most BATCH: bounded memory, and one
-          // write per file per batch rather than per row.
-          let batch: Array<Record<string, unknown>> = [];
-          const flush = async (): Promise<void> => {
-            if (batch.length === 0) return;
-            if (n === 0) await html.write(sectionOpen(table, t.map.purpose, columns));
-            await json.write(batch.map((row, i) => `${n + i === 0 ? '\n' : ',\n'}${JSON.stringify(row)}`).join(''));
-            await csv.write(csvLines(batch.map((row) => columns.map((c) => row[c]))));
-            await html.write(batch.map((row) => sectionRow(columns, row)).join(''));
-            n += batch.length;
-            batch = [];
-          };
-          for await (const { row } of query.stream(BATCH) as AsyncIterable<{ row: Record<string, unknown> }>) {
-            batch.push(row);
-            if (batch.length === BATCH) await flush();
-          }
-          await flush();
-          await json.write(n === 0 ? ']\n' : '\n]\n');
-          await html.write(n === 0 ? sectionEmpty(table, t.map.purpose) : sectionClose());
+          const written = await writeTableFiles(trx, t, columns, { orgId: org.id, subjectId: subject.id, released, workDir, budget });
           // Files finish closing while the next table is read.
-          const rowsRead = n;
           closing.push(
-            html.close().then((w) => fragments.set(table, w)),
-            json.close().then((w) => keep(`data/${table}.json`, w, rowsRead)),
-            csv.close().then((w) => keep(`data/${table}.csv`, w, rowsRead)),
+            written.closed.then(({ json, csv, html }) => {
+              fragments.set(table, html);
+              keep(`data/${table}.json`, json, written.rows);
+              keep(`data/${table}.csv`, csv, written.rows);
+            }),
           );
-          rows[table] = n;
+          rows[table] = written.rows;
           exportedTables.push(t);
         }
 
         await Promise.all(closing);
 
-        // The subject's own media files, copied and checked against the hash
-        // the platform recorded when they were uploaded.
-        const mediaRoot = resolve(input.mediaDir);
         const mediaUnavailable: UnavailableMedia[] = [];
         if (subject.type === 'child') {
-          const media = trx
-            .selectFrom('media_files as t')
-            .select(['t.id', 't.storage_key', 't.sha256', 't.size_bytes'])
-            .where('t.org_id', '=', org.id)
-            .where('t.child_id', '=', subject.id)
-            .orderBy('t.id')
-            .stream(200);
-          for await (const m of media as AsyncIterable<{ id: string; storage_key: string; sha256: string }>) {
-            const source = resolve(mediaRoot, m.storage_key);
-            const unavailable = (problem: string) =>
-              mediaUnavailable.push({ media_id: m.id, storage_key: m.storage_key, problem });
-            if (!source.startsWith(mediaRoot + sep)) {
-              unavailable('storage key points outside the media store');
-              continue;
-            }
-            const exists = await stat(source).then((s) => s.isFile(), () => false);
-            if (!exists) {
-              unavailable(`file not found in the media store (${mediaRoot})`);
-              continue;
-            }
-            // Keep a plain extension so the file opens; anything else is dropped.
-            const ext = extname(m.storage_key).toLowerCase();
-            const name = `media/${m.id}${/^\.[a-z0-9]{1,8}$/.test(ext) ? ext : ''}`;
-            const out = new HashedFileWriter(join(workDir, 'files', name), { budget });
-            await out.pipeFrom(createReadStream(source));
-            const written = await out.close();
-            if (written.sha256 !== m.sha256) {
-              unavailable('file content differs from the SHA-256 recorded at upload');
-              continue;
-            }
-            keep(name, written);
-          }
-          for (const u of mediaUnavailable) logger.warn({ media: u.media_id, problem: u.problem }, 'media file left out');
+          const media = await copyChildMedia(trx, { orgId: org.id, childId: subject.id, mediaDir: input.mediaDir, workDir, budget });
+          for (const m of media.copied) keep(m.name, m.file);
+          mediaUnavailable.push(...media.unavailable);
+          for (const u of media.unavailable) logger.warn({ media: u.media_id, problem: u.problem }, 'media file left out');
         }
 
         // index.html: the report, assembled from the per-table fragments.
@@ -707,6 +745,7 @@ export async function exportSubjectBundle(
           const manifestBytes = await bytesOf(manifestWritten.contents());
           entries.splice(3, 0, { name: MANIFEST_SIGNATURE, contents: Buffer.from(signManifest(input.signingKey, manifestBytes)) });
         }
+        const fileCount = entries.length;
         const passphrase = input.encrypt ? generatePassphrase() : null;
         const zip = await writeZip(partialPath, entries, { time: asOfDate, ...(passphrase ? { passphrase } : {}) });
 
@@ -753,7 +792,7 @@ export async function exportSubjectBundle(
               encrypted: input.encrypt,
               as_of: asOf,
               snapshot_at: snapshotAt.toISOString(),
-              files: files.length + 1,
+              files: fileCount,
               withheld: withheld.map(({ table, category, rows: n }) => ({ table, category, rows: n })),
               released: releasedEntries,
             })}::jsonb) as id`.execute(trx);
@@ -768,7 +807,7 @@ export async function exportSubjectBundle(
           .where('id', '=', request.id)
           .execute();
         logger.info(
-          { request: request.reference, subject: subject.id, sha256: zip.sha256, files: files.length + 1 },
+          { request: request.reference, subject: subject.id, sha256: zip.sha256, files: fileCount },
           'dsar bundle written',
         );
         return {
@@ -786,7 +825,7 @@ export async function exportSubjectBundle(
           subject,
           request,
           rows,
-          files: files.length + 1,
+          files: fileCount,
           withheld,
           released: releasedEntries,
           mediaUnavailable,

@@ -2,6 +2,7 @@
 // each table, the columns that name the subject as its own data (IS / ABOUT),
 // the columns that name it as the author of records about other people (BY),
 // and what the bundle does with those rows.
+import { RefusedError } from '../errors.js';
 import { dataMap, refersTo, type SubjectReference, type TableMap } from '../datamap/index.js';
 import type { SubjectType } from './subject.js';
 
@@ -12,6 +13,25 @@ export const REVIEW_CATEGORIES = {
   third_party_records: 'Records the person made about other people (e.g. registers they took, notes they wrote).',
 } as const;
 export type ReviewCategory = keyof typeof REVIEW_CATEGORIES;
+
+/**
+ * Checks --include / --reviewer: known categories, and a reviewer whenever
+ * anything is released.
+ *
+ * @example
+ * parseReleases(['safeguarding'], 'J. Patel') // ['safeguarding']
+ */
+export function parseReleases(include: readonly string[], reviewer: string | null | undefined): ReviewCategory[] {
+  for (const category of include) {
+    if (!(category in REVIEW_CATEGORIES)) {
+      throw new RefusedError(`--include ${category}: no such category`, `Categories: ${Object.keys(REVIEW_CATEGORIES).join(', ')}`);
+    }
+  }
+  if (include.length > 0 && !reviewer?.trim()) {
+    throw new RefusedError('--include releases withheld records, so it needs --reviewer "who reviewed them"');
+  }
+  return include as ReviewCategory[];
+}
 
 const THIRD_PARTY_REASON =
   'Records this person made about other people; they hold third parties’ personal data and are released only after review.';

@@ -11,9 +11,7 @@ export function escapeHtml(value: string): string {
 }
 
 const LABELS: Record<string, string> = {
-  id: 'Record id',
   upn: 'Unique pupil number (UPN)',
-  dsl: 'Designated safeguarding lead',
 };
 
 /** 'attendance_records' -> 'Attendance records' */

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { withScopedSession } from '../scope.js';
 import { commandContext, parseSlug } from '../context.js';
-import { RefusedError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { dsarReason, localToday, orgOption } from './shared.js';
 
@@ -54,17 +53,10 @@ export function registerDsarExport(dsar: Command): void {
         const org = parseSlug(opts.org);
         const { parseReference } = await import('../../dsar/requests.js');
         const { parseSubjectQuery, describeSubject } = await import('../../dsar/subject.js');
-        const { REVIEW_CATEGORIES } = await import('../../dsar/plan.js');
+        const { parseReleases } = await import('../../dsar/plan.js');
         const reference = parseReference(opts.request);
         const subject = parseSubjectQuery(opts.subject);
-        for (const c of opts.include) {
-          if (!(c in REVIEW_CATEGORIES)) {
-            throw new RefusedError(`--include ${c}: no such category`, `Categories: ${Object.keys(REVIEW_CATEGORIES).join(', ')}`);
-          }
-        }
-        if (opts.include.length > 0 && !opts.reviewer?.trim()) {
-          throw new RefusedError('--include releases withheld records, so it needs --reviewer "who reviewed them"');
-        }
+        const include = parseReleases(opts.include, opts.reviewer);
         const { defaultMediaDir } = await import('../../seed/index.js');
         const mediaDir = opts.mediaDir ?? process.env.TRUSTCTL_MEDIA_DIR ?? defaultMediaDir();
         const { loadPrivateKey } = await import('../../audit/keys.js');
@@ -78,7 +70,7 @@ export function registerDsarExport(dsar: Command): void {
               subject,
               reference,
               outDir: opts.out,
-              include: opts.include as never,
+              include,
               reviewer: opts.reviewer ?? null,
               mediaDir,
               encrypt: opts.encrypt === true,
