@@ -7,6 +7,7 @@ import { registerAuditCommands } from './commands/audit/index.js';
 import { registerDbCommands } from './commands/db/index.js';
 import { registerDsarCommands } from './commands/dsar/index.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerOperatorCommands } from './commands/operator/index.js';
 import { registerOrgCommands } from './commands/org/index.js';
 import { registerSessionCommands } from './commands/session/index.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerDsarCommands(program);
   registerAuditCommands(program);
   registerSessionCommands(program);
+  registerDoctorCommand(program);
   registerDemoCommand(program);
 
   // Usage errors throw (to the boundary in run) instead of exiting, at every depth.

@@ -67,6 +67,8 @@ export interface TableMap {
   /** The order people read its rows in (the id is always added last); default: the retention clock. */
   readonly order?: readonly string[];
   readonly erasure: { readonly row: RowErasure; readonly columns: Readonly<Record<string, ColumnErasure>> };
+  /** Part of the audit trail: append-only, sealed, and not itself captured. */
+  readonly auditTrail?: true;
 }
 
 const include: DsarTreatment = { kind: 'include' };
@@ -281,6 +283,7 @@ export const dataMap: readonly TableMap[] = [
   },
   {
     table: 'audit_events',
+    auditTrail: true,
     tenantKey: site,
     idColumn: 'id',
     purpose: 'The audit trail of changes to and reads of personal data.',
@@ -291,6 +294,7 @@ export const dataMap: readonly TableMap[] = [
   },
   {
     table: 'audit_chain',
+    auditTrail: true,
     tenantKey: { org: 'org_id', site: null },
     idColumn: 'chain_seq',
     purpose: 'The hash chain that seals the audit trail, so any change to it can be detected.',
@@ -301,6 +305,7 @@ export const dataMap: readonly TableMap[] = [
   },
   {
     table: 'audit_checkpoints',
+    auditTrail: true,
     tenantKey: { org: 'org_id', site: null },
     idColumn: 'id',
     purpose: 'Signed heads of the audit chain, to detect a rewrite of the whole trail.',
@@ -311,6 +316,7 @@ export const dataMap: readonly TableMap[] = [
   },
   {
     table: 'audit_anchors',
+    auditTrail: true,
     tenantKey: { org: 'org_id', site: null },
     idColumn: 'chain_seq',
     purpose: 'Where verification of the audit chain starts after old events were removed by retention.',

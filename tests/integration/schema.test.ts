@@ -1,11 +1,10 @@
 // The migrated schema: migrations are idempotent, run-time roles are plain,
 // RLS is enabled and forced on every tenant table, tenant keys lead every key,
-// and the data map covers every table and person reference in the catalog.
+// and the data map is checked by the doctor (doctor.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { migrate, migrationStatus } from '../../src/db/migrate.js';
-import { dataMap } from '../../src/datamap/index.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -91,51 +90,7 @@ describe('tenant tables', () => {
   });
 });
 
-describe('the data map', () => {
-  it('covers every table of the live schema, and names no table that does not exist', async () => {
-    const live = (await db.admin.query(`select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') order by 1`)).rows.map((r) => r.relname);
-    const mapped = dataMap.map((t) => t.table).sort();
-    expect(mapped).toEqual(live);
-  });
-
-  it('names every column that references a person (a foreign key to users or children)', async () => {
-    const refs = await db.admin.query(`
-      select c.relname as table, a.attname as column
-      from pg_constraint k
-      join pg_class c on c.oid = k.conrelid
-      join pg_class f on f.oid = k.confrelid
-      join pg_attribute a on a.attrelid = k.conrelid and a.attnum = any (k.conkey) and a.attname not in ('org_id', 'site_id', 'user_org_id')
-      where k.contype = 'f' and f.relname in ('users', 'children') and c.relnamespace = 'public'::regnamespace`);
-    expect(refs.rows.length).toBeGreaterThan(10);
-    const missing = refs.rows.filter((r) => !dataMap.find((t) => t.table === r.table)?.subjects.some((s) => s.column === r.column));
-    expect(missing).toEqual([]);
-  });
-
-  it('audit capture names every person a row points at, as the data map lists them', async () => {
-    const res = await db.admin.query(`
-      select c.relname as table, encode(t.tgargs, 'escape') as args
-      from pg_trigger t join pg_class c on c.oid = t.tgrelid
-      where t.tgname = 'audit_capture' and c.relnamespace = 'public'::regnamespace`);
-    const args = new Map<string, string[]>(res.rows.map((r) => [r.table, r.args.split('\\000').filter(Boolean).slice(1)]));
-    const missing = dataMap.flatMap((t) =>
-      t.subjects.filter((s) => !s.array && !(args.get(t.table) ?? []).includes(s.column)).map((s) => `${t.table}.${s.column}`),
-    );
-    expect(args.size).toBeGreaterThan(15);
-    expect(args.get('notes')).toEqual(['child_id', 'author_id']);
-    expect(missing).toEqual([]);
-  });
-
-  it('names only columns that exist', async () => {
-    const cols = await db.admin.query(`select table_name, column_name from information_schema.columns where table_schema = 'public'`);
-    const has = new Set(cols.rows.map((r) => `${r.table_name}.${r.column_name}`));
-    const named = dataMap.flatMap((t) => [
-      t.idColumn,
-      ...t.subjects.map((s) => s.column),
-      ...Object.keys(t.erasure.columns),
-      ...(t.retention && t.retention.clock !== 'child_25th_birthday' ? [t.retention.clock] : []),
-      ...(t.order ?? []),
-      ...(t.tenantKey ? [t.tenantKey.org, ...(t.tenantKey.site ? [t.tenantKey.site] : [])] : []),
-    ].map((c) => `${t.table}.${c}`));
-    expect(named.filter((c) => !has.has(c))).toEqual([]);
-  });
-});
+// The data map against the live catalog (every table, person reference,
+// capture-trigger subject and named column) is the doctor's job: see
+// tests/integration/doctor.test.ts, which runs those checks on this schema
+// and proves each one fails when its defect is introduced.

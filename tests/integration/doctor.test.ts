@@ -1,0 +1,369 @@
+// trustctl doctor against real databases: the migrated reference schema is
+// clean, and every check sees exactly the defect a test introduces (on a
+// fresh clone of the template), with exit 3 for errors. Roles are
+// cluster-wide, so role defects use roles made for the test and dropped after.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+
+interface ReportFinding {
+  severity: 'error' | 'warn' | 'info';
+  code: string;
+  object: string;
+  problem: string;
+  fix: string;
+  doc: string;
+}
+interface Report {
+  format: string;
+  findings: ReportFinding[];
+  summary: { error: number; warn: number; info: number };
+  probe: { home: string | null; attempts: number; crossed: number } | null;
+}
+
+/** The two exceptions migration 0007 accepts by comment. */
+const ACCEPTED = [
+  'info foreign-key-without-tenant-key constraint role_assignments_user_org_id_user_id_fkey on public.role_assignments',
+  'info unique-without-tenant-key index public.organisations_slug_key',
+];
+
+const line = (f: ReportFinding): string => `${f.severity} ${f.code} ${f.object}`;
+
+async function doctor(db: TestDatabase, args: string[] = []): Promise<{ code: number | null; report: Report; stderr: string }> {
+  const res = await runCli(['--database-url', db.url('trustctl_test_op'), '--json', 'doctor', ...args]);
+  if (res.stdout.trim() === '') return { code: res.code, report: { findings: [] } as unknown as Report, stderr: res.stderr };
+  return { code: res.code, report: JSON.parse(res.stdout) as Report, stderr: res.stderr };
+}
+
+/** Fresh database, defect applied as the superuser, doctor run, database dropped. */
+async function withDefect(sql: string[], args: string[], fn: (r: { code: number | null; report: Report; lines: string[] }) => void): Promise<void> {
+  const db = await createTestDatabase();
+  try {
+    for (const s of sql) await db.admin.query(s);
+    const { code, report, stderr } = await doctor(db, args);
+    expect(stderr).not.toMatch(/Error|error:/);
+    fn({ code, report, lines: report.findings.map(line).filter((l) => !ACCEPTED.includes(l)) });
+  } finally {
+    await db.drop();
+  }
+}
+
+const tempRole = () => `trustctl_doc_${randomBytes(4).toString('hex')}`;
+
+describe('the migrated reference schema', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(() => db?.drop());
+
+  it('passes every check and the live probe, with only the two documented exceptions', async () => {
+    const before = await db.admin.query(`select (select count(*) from users) as users, (select count(*) from role_assignments) as grants,
+      (select count(*) from audit_events where action not like 'operator_session.%') as events`);
+    const { code, report } = await doctor(db);
+    expect(report.format).toBe('trustctl-doctor/1');
+    expect(report.findings.map(line)).toEqual(ACCEPTED);
+    expect(report.summary).toEqual({ error: 0, warn: 0, info: 2 });
+    expect(code).toBe(0);
+    // The probe ran over every tenant table as both personas, crossed nothing, and left nothing behind.
+    expect(report.probe?.home).toMatch(/^[a-z-]+\/[a-z-]+$/);
+    expect(report.probe!.attempts).toBeGreaterThan(150);
+    expect(report.probe!.crossed).toBe(0);
+    const after = await db.admin.query(`select (select count(*) from users) as users, (select count(*) from role_assignments) as grants,
+      (select count(*) from audit_events where action not like 'operator_session.%') as events`);
+    expect(after.rows[0]).toEqual(before.rows[0]);
+    expect((await db.admin.query(`select count(*)::int as n from users where email like 'doctor-probe-%'`)).rows[0].n).toBe(0);
+    // The probe's operator session is on record, closed with success.
+    const session = await db.admin.query(`select reason, all_orgs, outcome from operator_sessions where command like '%doctor%' order by started_at desc limit 1`);
+    expect(session.rows[0]).toEqual({ reason: 'trustctl doctor: live isolation probe (rolled back)', all_orgs: true, outcome: 'success' });
+  });
+
+  it('prints the same report twice, each finding with its fix and a link to its doc section', async () => {
+    const a = await runCli(['--database-url', db.url('trustctl_test_op'), 'doctor']);
+    const b = await runCli(['--database-url', db.url('trustctl_test_op'), 'doctor']);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+    expect(a.stdout).toContain('see docs/doctor.md#unique-without-tenant-key');
+    expect(a.stdout).toMatch(/OK: no errors, 0 warning\(s\), 2 info/);
+    expect(a.stdout).toMatch(/Live probe \(rolled back\): \d+ tenant tables × 2 personas, \d+ attempts, 0 crossed/);
+  });
+
+  it('refuses a bad or unknown --schema with exit 2 and one line', async () => {
+    for (const bad of ['nope', 'public;drop']) {
+      const res = await runCli(['--database-url', db.url('trustctl_test_op'), 'doctor', '--schema', bad]);
+      expect(res.code).toBe(2);
+      expect(res.stderr.trim().split('\n')[0]).toMatch(/unknown schema: nope|is not a schema name/);
+      expect(res.stdout).toBe('');
+    }
+  });
+
+  it('refuses to run as a superuser (exit 2): the probe would prove nothing', async () => {
+    const res = await runCli(['--database-url', db.url('admin'), 'doctor']);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/refusing to run as superuser/);
+  });
+});
+
+// Each: the defect, the doctor's arguments, and exactly the findings (besides the accepted two) it must produce.
+const POLICY_FOR_ORG = `org_id = any ((select app.user_org_ids())::uuid[])`;
+const tenantTableSql = (name: string): string[] => [
+  `create table ${name} (org_id uuid not null references public.organisations (org_id), id uuid not null, primary key (org_id, id))`,
+  `alter table ${name} enable row level security`,
+  `alter table ${name} force row level security`,
+  `create policy p on ${name} for all to app_user using (${POLICY_FOR_ORG}) with check (${POLICY_FOR_ORG})`,
+];
+
+const defects: Array<{ check: string; sql: (role: string) => string[]; args?: string[]; expected: (role: string) => string[] }> = [
+  { check: 'rls-disabled', sql: () => ['alter table notes disable row level security'], expected: () => ['error rls-disabled table public.notes'] },
+  { check: 'rls-not-forced', sql: () => ['alter table notes no force row level security'], expected: () => ['error rls-not-forced table public.notes'] },
+  {
+    check: 'rls-no-policy',
+    sql: () => ['select', 'insert', 'update', 'delete'].map((c) => `drop policy notes_app_${c} on notes`).concat('drop policy notes_operator on notes'),
+    expected: () => ['warn rls-no-policy table public.notes'],
+  },
+  {
+    check: 'partition-without-rls',
+    sql: () => [
+      'create schema part',
+      `create table part.events (org_id uuid not null, id uuid not null, primary key (org_id, id)) partition by hash (org_id)`,
+      'alter table part.events enable row level security',
+      'alter table part.events force row level security',
+      `create policy p on part.events for all to app_user using (${POLICY_FOR_ORG}) with check (${POLICY_FOR_ORG})`,
+      `create table part.events_0 partition of part.events for values with (modulus 1, remainder 0)`,
+    ],
+    args: ['--schema', 'public', '--schema', 'part'],
+    expected: () => ['error partition-without-rls table part.events_0'],
+  },
+  { check: 'policy-always-true', sql: () => ['alter policy children_app_select on children using (true)'], expected: () => ['error policy-always-true policy children_app_select on public.children'] },
+  {
+    check: 'policy-no-tenant-key',
+    sql: () => ['alter policy children_app_select on children using (id = (select app.current_user_id()))'],
+    expected: () => ['error policy-no-tenant-key policy children_app_select on public.children'],
+  },
+  {
+    check: 'policy-missing-with-check',
+    sql: () => ['drop policy notes_app_update on notes', `create policy notes_app_update on notes for update to app_user using (${POLICY_FOR_ORG})`],
+    expected: () => ['warn policy-missing-with-check policy notes_app_update on public.notes'],
+  },
+  {
+    check: 'policy-permissive-overlap',
+    sql: () => [`create policy children_extra on children for select to app_user using ((org_id, site_id) in (select x.org_id, x.site_id from app.user_sites(null) x))`],
+    expected: () => ['error policy-permissive-overlap table public.children'],
+  },
+  {
+    check: 'setting-without-nullif',
+    sql: () => [`alter policy children_app_select on children using (org_id = (select current_setting('app.org_id', true))::uuid)`],
+    expected: () => ['error setting-without-nullif policy children_app_select on public.children'],
+  },
+  {
+    check: 'setting-without-nullif (in a function a policy calls)',
+    sql: () => [`create or replace function app.current_user_id() returns uuid language sql stable parallel safe set search_path = pg_catalog, pg_temp
+      as $$ select pg_catalog.current_setting('app.user_id', true)::uuid $$`],
+    expected: () => ['error setting-without-nullif function app.current_user_id()'],
+  },
+  {
+    check: 'setting-not-in-subselect',
+    sql: () => [`alter policy children_app_select on children using (org_id = nullif(current_setting('app.org_id', true), '')::uuid)`],
+    expected: () => ['warn setting-not-in-subselect policy children_app_select on public.children'],
+  },
+  {
+    check: 'runtime-role-superuser',
+    sql: (r) => [`create role ${r} nologin superuser in role app_user`],
+    expected: (r) => [`error runtime-role-superuser role ${r}`],
+  },
+  {
+    check: 'runtime-role-bypassrls',
+    sql: (r) => [`create role ${r} nologin bypassrls in role trustctl_operator`],
+    expected: (r) => [`error runtime-role-bypassrls role ${r}`],
+  },
+  {
+    check: 'runtime-role-bypassrls (through membership)',
+    sql: (r) => [`create role ${r} nologin in role app_user, trustctl_definer`],
+    expected: (r) => [`error runtime-role-bypassrls role ${r}`],
+  },
+  { check: 'runtime-role-owns-table', sql: () => ['alter table notes owner to app_user'], expected: () => ['error runtime-role-owns-table role app_user'] },
+  {
+    check: 'runtime-role-owns-table (through membership)',
+    sql: (r) => [`create role ${r} nologin in role app_user, trustctl_owner`],
+    expected: (r) => [`error runtime-role-owns-table role ${r}`],
+  },
+  { check: 'public-privilege', sql: () => ['grant select on children to public'], expected: () => ['error public-privilege table public.children'] },
+  { check: 'truncate-or-references', sql: () => ['grant truncate on notes to app_user'], expected: () => ['error truncate-or-references table public.notes'] },
+  {
+    check: 'view-without-security-invoker',
+    sql: () => ['create view public.child_names as select org_id, site_id, full_name from children', 'grant select on public.child_names to app_user'],
+    expected: () => ['error view-without-security-invoker view public.child_names'],
+  },
+  {
+    check: 'materialized-view-readable',
+    sql: () => ['create materialized view public.child_counts as select org_id, count(*) from children group by org_id', 'grant select on public.child_counts to app_user'],
+    expected: () => ['error materialized-view-readable materialized view public.child_counts'],
+  },
+  {
+    check: 'foreign-table-readable',
+    sql: () => [
+      'create foreign data wrapper doctor_fdw',
+      'create server doctor_srv foreign data wrapper doctor_fdw',
+      'create foreign table public.remote_children (org_id uuid, full_name text) server doctor_srv',
+      'grant select on public.remote_children to trustctl_operator',
+    ],
+    expected: () => ['error foreign-table-readable foreign table public.remote_children'],
+  },
+  {
+    check: 'definer-search-path',
+    sql: () => [`create function public.doctor_f() returns int language sql security definer as 'select 1'`, 'revoke execute on function public.doctor_f() from public'],
+    expected: () => ['error definer-search-path function public.doctor_f()'],
+  },
+  {
+    check: 'definer-public-execute',
+    sql: () => [`create function public.doctor_g() returns int language sql security definer set search_path = pg_catalog, pg_temp as 'select 1'`],
+    expected: () => ['error definer-public-execute function public.doctor_g()'],
+  },
+  {
+    check: 'leakproof-function',
+    sql: () => [`create function public.doctor_lp(int) returns boolean language sql immutable leakproof as 'select $1 > 0'`],
+    expected: () => ['warn leakproof-function function public.doctor_lp(integer)'],
+  },
+  { check: 'unique-without-tenant-key', sql: () => ['create unique index children_id_global on children (id)'], expected: () => ['error unique-without-tenant-key index public.children_id_global'] },
+  {
+    check: 'foreign-key-without-tenant-key',
+    sql: () => [
+      'create unique index children_id_global on children (id)',
+      `comment on index children_id_global is 'trustctl-doctor: accept unique-without-tenant-key: needed by the test''s foreign key'`,
+      'alter table notes add constraint notes_child_global_fk foreign key (child_id) references children (id)',
+    ],
+    expected: () => [
+      'error foreign-key-without-tenant-key constraint notes_child_global_fk on public.notes',
+      'info unique-without-tenant-key index public.children_id_global',
+    ],
+  },
+  {
+    check: 'tenant-key-not-leading',
+    sql: () => [
+      'create schema lab',
+      'create table lab.things (org_id uuid not null, note text)',
+      'create index on lab.things (note, org_id)',
+      'alter table lab.things enable row level security',
+      'alter table lab.things force row level security',
+      `create policy p on lab.things for all to app_user using (${POLICY_FOR_ORG}) with check (${POLICY_FOR_ORG})`,
+    ],
+    args: ['--schema', 'lab'],
+    expected: () => ['warn tenant-key-not-leading table lab.things'],
+  },
+  { check: 'missing-audit-capture', sql: () => ['drop trigger audit_capture on notes'], expected: () => ['error missing-audit-capture table public.notes'] },
+  {
+    check: 'audit-capture-misses-subject',
+    sql: () => [
+      'drop trigger audit_capture on notes',
+      `create trigger audit_capture after insert or update or delete on notes for each row execute function app.capture_change('id', 'child_id')`,
+    ],
+    expected: () => ['error audit-capture-misses-subject trigger audit_capture on public.notes'],
+  },
+  { check: 'missing-append-only', sql: () => ['drop trigger audit_chain_append_only on audit_chain'], expected: () => ['error missing-append-only table public.audit_chain'] },
+  {
+    check: 'missing-append-only (disabled trigger)',
+    sql: () => ['alter table audit_events disable trigger audit_events_no_truncate'],
+    expected: () => ['error missing-append-only table public.audit_events'],
+  },
+  {
+    check: 'unmapped-table',
+    sql: () => [
+      ...tenantTableSql('public.extra_things'),
+      `create trigger audit_capture after insert or update or delete on public.extra_things for each row execute function app.capture_change('id')`,
+    ],
+    expected: () => ['error unmapped-table table public.extra_things'],
+  },
+  { check: 'mapped-table-missing', sql: () => ['drop table erasures cascade'], expected: () => ['error mapped-table-missing table public.erasures'] },
+  { check: 'mapped-column-missing', sql: () => ['alter table notes rename column body to text_body'], expected: () => ['error mapped-column-missing table public.notes'] },
+  {
+    check: 'unmapped-person-reference',
+    sql: () => ['alter table notes add column reviewed_by uuid', 'alter table notes add constraint notes_reviewed_by_fkey foreign key (org_id, reviewed_by) references users (org_id, id)'],
+    expected: () => ['error unmapped-person-reference constraint notes_reviewed_by_fkey on public.notes'],
+  },
+];
+
+describe('every catalog check sees exactly the defect introduced', () => {
+  for (const d of defects) {
+    it(d.check, async () => {
+      const role = tempRole();
+      try {
+        await withDefect(d.sql(role), ['--no-probe', ...(d.args ?? [])], ({ code, report, lines }) => {
+          expect(report.probe).toBeNull();
+          expect(lines.sort()).toEqual(d.expected(role).sort());
+          expect(code).toBe(d.expected(role).some((l) => l.startsWith('error')) ? 3 : 0);
+          expect(report.findings.every((f) => f.doc === `docs/doctor.md#${f.code}` && f.fix.length > 0)).toBe(true);
+        });
+      } finally {
+        await dropRole(role);
+      }
+    });
+  }
+});
+
+async function dropRole(role: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const { inject } = await import('vitest');
+  const c = new pg.Client(inject('adminConfig'));
+  await c.connect();
+  try {
+    await c.query(`drop role if exists ${role}`);
+  } finally {
+    await c.end();
+  }
+}
+
+describe('the live probe', () => {
+  const probeLines = (lines: string[]) => lines.filter((l) => l.includes(' probe-'));
+
+  it('sees a site user reading another tenant’s rows that the catalog checks cannot tell from a real condition', async () => {
+    await withDefect(['alter policy children_app_select on children using (org_id is not null)'], [], ({ code, lines, report }) => {
+      expect(lines).toEqual(['error probe-visible-rows table public.children']);
+      expect(report.findings.find((f) => f.code === 'probe-visible-rows')!.problem).toMatch(/^as a synthetic user with every site role at .*: \d+ row\(s\) of other tenants visible$/);
+      expect(code).toBe(3);
+    });
+  });
+
+  it('sees a site user inserting into another tenant', async () => {
+    await withDefect(['alter policy children_app_insert on children with check (org_id is not null)'], [], ({ code, lines }) => {
+      expect(lines).toEqual(['error probe-insert-crossed table public.children']);
+      expect(code).toBe(3);
+    });
+  });
+
+  it('sees an operator without a session reading, updating, deleting and inserting', async () => {
+    await withDefect(['alter policy notes_operator on notes using (org_id is not null) with check (org_id is not null)'], [], ({ code, lines, report }) => {
+      expect(lines.sort()).toEqual([
+        'error probe-delete-crossed table public.notes',
+        'error probe-insert-crossed table public.notes',
+        'error probe-update-crossed table public.notes',
+        'error probe-visible-rows table public.notes',
+      ]);
+      expect(report.findings.filter((f) => f.code.startsWith('probe-')).every((f) => f.problem.startsWith('as an operator without a session'))).toBe(true);
+      expect(code).toBe(3);
+    });
+  });
+
+  it('reports RLS switched off both from the catalog and from what it sees', async () => {
+    await withDefect(['alter table notes disable row level security'], [], ({ code, lines }) => {
+      expect(lines).toContain('error rls-disabled table public.notes');
+      expect(probeLines(lines)).toContain('error probe-visible-rows table public.notes');
+      expect(code).toBe(3);
+    });
+  });
+
+  it('refuses to act as a user not created by the calling transaction, even by direct SQL', async () => {
+    const db = await createTestDatabase();
+    try {
+      const someone = (await db.admin.query(`select id from users where site_id is not null limit 1`)).rows[0].id;
+      await expect(
+        db.withClient('trustctl_test_op', (c) => c.query(`select * from app.doctor_probe_as_user($1, array['children'], '{}')`, [someone])),
+      ).rejects.toMatchObject({ code: '42501' });
+      await expect(
+        db.withClient('trustctl_test_app', (c) => c.query(`select * from app.doctor_probe_as_user($1, array['children'], '{}')`, [someone])),
+      ).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await db.drop();
+    }
+  });
+});
