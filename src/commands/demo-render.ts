@@ -2,12 +2,14 @@
 import chalk from 'chalk';
 import type { DemoSeedResult } from '../seed/demo.js';
 import type { DemoAuditResult, DemoDsarResult, TourResult } from '../seed/tour.js';
+import type { DoctorReport } from '../doctor/index.js';
 
 export function renderTour(
   seed: DemoSeedResult,
   tour: TourResult & { operator: string },
   dsar: DemoDsarResult,
   audit: DemoAuditResult,
+  doctor: DoctorReport,
 ): string {
   const h = (s: string): string => chalk.bold(s);
   const lines: string[] = [];
@@ -65,6 +67,24 @@ export function renderTour(
       : `   VERIFY FAILED: ${audit.verify.orgs.flatMap((o) => o.problems).slice(0, 3).join('; ')}`,
   );
   lines.push('');
-  lines.push('Next: trustctl dsar list --org oak-trust · trustctl audit verify · trustctl audit export --org oak-trust --out trail.csv · trustctl --help');
+  const k = doctor.checked;
+  lines.push(
+    `${h('7. Isolation, checked.')} The doctor read the catalog (${k.tenantTables} tenant tables, ${k.policies} policies, ` +
+      `${k.runtimeRoles} run-time roles, ${k.functions} functions) and probed the boundary live, in a transaction it rolled back:`,
+  );
+  if (doctor.probe?.home) {
+    lines.push(
+      `   as a synthetic user of ${doctor.probe.home} and as an operator without a session, ${doctor.probe.attempts} attempts ` +
+        `to read, update, delete or insert another tenant’s rows: ${doctor.probe.crossed} succeeded.`,
+    );
+  }
+  const s = doctor.summary;
+  lines.push(
+    s.error === 0
+      ? `   ${s.error} errors, ${s.warn} warnings, ${s.info} accepted exception(s) (docs/doctor.md#accepted-findings).`
+      : `   ${s.error} ERROR(S): ${doctor.findings.filter((f) => f.severity === 'error').slice(0, 3).map((f) => `${f.code} ${f.object}`).join('; ')}`,
+  );
+  lines.push('');
+  lines.push('Next: trustctl doctor · trustctl dsar list --org oak-trust · trustctl audit verify · trustctl audit export --org oak-trust --out trail.csv · trustctl --help');
   return lines.join('\n');
 }

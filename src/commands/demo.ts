@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { RefusedError } from '../errors.js';
+import { ExitCode, RefusedError } from '../errors.js';
 import { commandContext } from './context.js';
 
 export function registerDemoCommand(program: Command): void {
@@ -7,7 +7,7 @@ export function registerDemoCommand(program: Command): void {
     .command('demo')
     .summary('see trustctl work on a laptop')
       .description(
-        'see trustctl work on a laptop: start the embedded database, migrate it, seed the demo trust and nursery, take a short tour (operator sessions, tenant scope, the audit trail), then export and verify a subject access bundle for a demo child (written to $TRUSTCTL_HOME/bundles), and seal and verify the audit trail',
+        'see trustctl work on a laptop: start the embedded database, migrate it, seed the demo trust and nursery, take a short tour (operator sessions, tenant scope, the audit trail), then export and verify a subject access bundle for a demo child (written to $TRUSTCTL_HOME/bundles), seal and verify the audit trail, and run the doctor’s isolation checks and live probe',
       )
     .option('--media-dir <dir>', 'where demo media files are written (default: $TRUSTCTL_HOME/media)')
     .action(async (opts: { mediaDir?: string }, cmd: Command) => {
@@ -43,7 +43,10 @@ export function registerDemoCommand(program: Command): void {
       const audit = await withOperatorDb(ctx.db, (db) =>
         runDemoAudit(db.kysely, { commandLine: ctx.commandLine, logger: ctx.logger }),
       );
+      const { runDoctorCommand } = await import('./doctor.js');
+      const doctor = await runDoctorCommand(ctx, [], true);
       const { renderTour } = await import('./demo-render.js');
-      ctx.print({ seed, tour, dsar, audit }, () => renderTour(seed, tour, dsar, audit));
+      ctx.print({ seed, tour, dsar, audit, doctor }, () => renderTour(seed, tour, dsar, audit, doctor));
+      if (doctor.summary.error > 0) process.exitCode = ExitCode.verificationFailed;
     });
 }
