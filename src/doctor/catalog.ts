@@ -50,6 +50,7 @@ export interface CatalogRole {
   readonly name: string;
   readonly superuser: boolean;
   readonly bypassRls: boolean;
+  readonly canLogin: boolean;
   /** Roles it is a direct member of. */
   readonly memberOf: readonly number[];
 }
@@ -57,6 +58,13 @@ export interface CatalogRole {
 export interface CatalogFunction {
   readonly oid: number;
   readonly signature: string;
+  readonly owner: string;
+  /** The owner is a superuser or has BYPASSRLS: as a definer, it reads past row-level security. */
+  readonly ownerBypassesRls: boolean;
+  /** app_user / trustctl_operator (by oid), where they may execute it. */
+  readonly executableBy: readonly number[];
+  /** sha256 of its body (prosrc), hex. */
+  readonly bodySha256: string;
   readonly securityDefiner: boolean;
   readonly leakproof: boolean;
   readonly config: readonly string[];
@@ -69,7 +77,9 @@ export interface CatalogIndex {
   readonly oid: number;
   readonly tableOid: number;
   readonly name: string;
+  /** Unique, or an exclusion constraint (which is an existence oracle too). */
   readonly unique: boolean;
+  /** Key columns (INCLUDE columns left out); 0 for an expression. */
   readonly keys: readonly number[];
   readonly definition: string;
   readonly comment: string | null;
@@ -125,7 +135,7 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
             'pg_catalog.current_setting(text, boolean)'::regprocedure::oid::text] as cs`);
 
   const roles = await client.query(`
-    select r.oid::int8 as oid, r.rolname as name, r.rolsuper as superuser, r.rolbypassrls as bypass,
+    select r.oid::int8 as oid, r.rolname as name, r.rolsuper as superuser, r.rolbypassrls as bypass, r.rolcanlogin as login,
       coalesce((select array_agg(m.roleid::int8 order by m.roleid) from pg_auth_members m where m.member = r.oid), '{}') as member_of
     from pg_roles r order by r.rolname`);
   const runtime = await client.query(`
@@ -146,7 +156,11 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
         where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '{}') as columns,
       obj_description(c.oid, 'pg_class') as comment,
       coalesce(c.reloptions, '{}') as reloptions,
-      coalesce((select array_agg(distinct a.privilege_type order by a.privilege_type) from aclexplode(c.relacl) a where a.grantee = 0), '{}') as public_privileges,
+      coalesce((select array_agg(distinct x.p order by x.p) from (
+        select a.privilege_type as p from aclexplode(c.relacl) a where a.grantee = 0
+        union all
+        select a.privilege_type || ' (' || col.attname || ')' from pg_attribute col, aclexplode(col.attacl) a
+        where col.attrelid = c.oid and col.attnum > 0 and not col.attisdropped and a.grantee = 0) x), '{}') as public_privileges,
       coalesce((select jsonb_agg(jsonb_build_object('grantee', a.grantee::int8, 'privilege', a.privilege_type) order by a.grantee, a.privilege_type)
         from aclexplode(c.relacl) a where a.privilege_type in ('TRUNCATE', 'REFERENCES') and a.grantee <> 0 and a.grantee <> c.relowner), '[]') as risky,
       coalesce((select array_agg(r order by r) from unnest($2::oid[]) r where has_table_privilege(r, c.oid, 'SELECT')), '{}')::int8[] as readable_by,
@@ -171,16 +185,20 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
   const functions = await client.query(`
     select p.oid::int8 as oid, format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) as signature,
       p.prosecdef as definer, p.proleakproof as leakproof, coalesce(p.proconfig, '{}') as config,
+      pg_get_userbyid(p.proowner) as owner,
+      exists (select 1 from pg_roles o where o.oid = p.proowner and (o.rolsuper or o.rolbypassrls)) as owner_bypasses,
+      coalesce((select array_agg(r.oid::int8 order by r.oid) from pg_roles r where r.rolname = any ($1) and has_function_privilege(r.oid, p.oid, 'EXECUTE')), '{}') as executable_by,
+      encode(sha256(convert_to(coalesce(p.prosrc, ''), 'UTF8')), 'hex') as body_sha256,
       coalesce(p.prosrc, '') as source, has_function_privilege('public', p.oid, 'EXECUTE') as public_execute,
       obj_description(p.oid, 'pg_proc') as comment
     from pg_proc p join pg_namespace n on n.oid = p.pronamespace
     where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'
       and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')
-    order by 2`);
+    order by 2`, [RUNTIME_GROUPS]);
 
   const indexes = await client.query(`
-    select i.indexrelid::int8 as oid, i.indrelid::int8 as table_oid, ic.relname as name, i.indisunique as unique,
-      i.indkey::int2[] as keys, pg_get_indexdef(i.indexrelid) as definition, obj_description(i.indexrelid, 'pg_class') as comment
+    select i.indexrelid::int8 as oid, i.indrelid::int8 as table_oid, ic.relname as name, i.indisunique or i.indisexclusion as unique,
+      (i.indkey::int2[])[0:i.indnkeyatts - 1] as keys, pg_get_indexdef(i.indexrelid) as definition, obj_description(i.indexrelid, 'pg_class') as comment
     from pg_index i join pg_class ic on ic.oid = i.indexrelid
     where i.indrelid = any ($1::oid[]) order by ic.relname`, [tableOids]);
 
@@ -191,7 +209,7 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
 
   const triggers = await client.query(`
     select t.tgrelid::int8 as table_oid, t.tgname as name, n.nspname || '.' || p.proname as function_name,
-      t.tgtype::int as type, t.tgenabled <> 'D' as enabled, encode(t.tgargs, 'escape') as args
+      t.tgtype::int as type, t.tgenabled in ('O', 'A') as enabled, encode(t.tgargs, 'escape') as args
     from pg_trigger t join pg_proc p on p.oid = t.tgfoid join pg_namespace n on n.oid = p.pronamespace
     where not t.tgisinternal and t.tgrelid = any ($1::oid[]) order by t.tgname`, [tableOids]);
 
@@ -211,6 +229,7 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
       name: r.name,
       superuser: r.superuser,
       bypassRls: r.bypass,
+      canLogin: r.login,
       memberOf: (r.member_of as unknown[]).map(num),
     })),
     runtimeRoles: new Set(runtimeOids),
@@ -248,6 +267,10 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
     functions: functions.rows.map((r) => ({
       oid: num(r.oid),
       signature: r.signature,
+      owner: r.owner,
+      ownerBypassesRls: r.owner_bypasses,
+      executableBy: (r.executable_by as unknown[]).map(num),
+      bodySha256: r.body_sha256,
       securityDefiner: r.definer,
       leakproof: r.leakproof,
       config: r.config,

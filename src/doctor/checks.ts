@@ -80,7 +80,15 @@ function policyChecks(cat: Catalog, tenant: readonly CatalogTable[]): Finding[] 
     const obj = `policy ${p.name} on ${qualified(t)}`;
     const key = tenantKey(t);
     const alwaysTrue = p.using === 'true' || p.withCheck === 'true';
-    if (alwaysTrue) {
+    // A restrictive policy narrows, it never opens: judge the permissive ones,
+    // and count a restrictive policy that reads the tenant key as the pin.
+    const pinned = cat.policies.some(
+      (q) => q.tableOid === p.tableOid && !q.permissive && (q.command === '*' || q.command === p.command) &&
+        (q.roles.includes(0) || q.roles.some((r) => p.roles.includes(r))) && (q.columns.includes('org_id') || q.columns.includes('site_id')),
+    );
+    if (!p.permissive || pinned) {
+      // nothing: narrowed by a restrictive tenant pin, or itself a narrowing
+    } else if (alwaysTrue) {
       out.push(finding('policy-always-true', obj, `${p.using === 'true' ? 'USING' : 'WITH CHECK'} (true): the policy admits every row of every tenant`,
         `ALTER POLICY ${quoteIdent(p.name)} ON ${sqlName(t)} USING (<condition on ${key}>) WITH CHECK (<condition on ${key}>);`));
     } else if (!p.columns.includes('org_id') && !p.columns.includes('site_id')) {
@@ -165,8 +173,18 @@ function reachable(cat: Catalog, from: number, through: (role: CatalogRole) => b
   return seen;
 }
 
+const SERVER_ACCESS_ROLES = ['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'];
+/** The one BYPASSRLS role the schema needs: it cannot log in and owns only reviewed functions. */
+const KNOWN_BYPASS_ROLES = ['trustctl_definer'];
+
 function roleChecks(cat: Catalog, tenant: readonly CatalogTable[]): Finding[] {
   const out: Finding[] = [];
+  for (const r of cat.roles) {
+    if (r.bypassRls && !r.superuser && r.canLogin && !cat.runtimeRoles.has(r.oid) && !KNOWN_BYPASS_ROLES.includes(r.name)) {
+      out.push(finding('bypassrls-role', `role ${r.name}`, 'can log in and has BYPASSRLS: whatever connects as it reads every tenant’s rows',
+        `ALTER ROLE ${quoteIdent(r.name)} NOBYPASSRLS; -- or make sure it is a reviewed maintenance role, used with care`));
+    }
+  }
   const runtime = [...cat.runtimeRoles].map((oid) => cat.roles.find((r) => r.oid === oid)!).filter(Boolean);
   for (const role of runtime.sort((a, b) => a.name.localeCompare(b.name))) {
     const obj = `role ${role.name}`;
@@ -183,6 +201,10 @@ function roleChecks(cat: Catalog, tenant: readonly CatalogTable[]): Finding[] {
     for (const r of reach.filter((x) => x.bypassRls && !x.superuser)) {
       out.push(finding('runtime-role-bypassrls', obj, `run-time role ${via(r)} BYPASSRLS: it ignores row-level security entirely`,
         r.oid === role.oid ? `ALTER ROLE ${quoteIdent(role.name)} NOBYPASSRLS;` : `REVOKE ${quoteIdent(r.name)} FROM ${quoteIdent(role.name)};`));
+    }
+    for (const r of reach.filter((x) => SERVER_ACCESS_ROLES.includes(x.name))) {
+      out.push(finding('runtime-role-server-access', obj, `run-time role can SET ROLE ${r.name}: it reads or writes the server’s files (the tables’ data files among them) or runs programs there, past every policy`,
+        `REVOKE ${r.name} FROM ${quoteIdent(role.name)};`));
     }
     for (const r of reach) {
       const owned = tenant.filter((t) => t.ownerOid === r.oid).map(qualified);
@@ -260,12 +282,22 @@ function functionChecks(cat: Catalog): Finding[] {
       const path = f.config.find((c) => c.startsWith('search_path='));
       const schemas = path ? path.slice('search_path='.length).split(',').map((s) => s.trim().replace(/^"(.*)"$/, '$1')) : [];
       const unsafe = schemas.filter((s) => s === '$user' || cat.writableSchemas.has(s));
+      const tempLast = schemas.length > 0 && schemas[schemas.length - 1] === 'pg_temp' && schemas.indexOf('pg_temp') === schemas.length - 1;
       if (!path) {
         out.push(finding('definer-search-path', obj, 'SECURITY DEFINER without SET search_path: the caller’s search_path decides which objects it runs',
           `ALTER FUNCTION ${f.signature} SET search_path = pg_catalog, pg_temp; -- and schema-qualify every name in it`));
       } else if (unsafe.length > 0) {
         out.push(finding('definer-search-path', obj, `SECURITY DEFINER with search_path including ${unsafe.join(', ')}, where PUBLIC or a run-time role may create objects`,
           `ALTER FUNCTION ${f.signature} SET search_path = pg_catalog, pg_temp;`));
+      } else if (!tempLast) {
+        out.push(finding('definer-search-path', obj, 'SECURITY DEFINER whose search_path does not end with pg_temp: PostgreSQL then searches pg_temp first, where any caller may create a table it resolves',
+          `ALTER FUNCTION ${f.signature} SET search_path = pg_catalog, pg_temp;`));
+      }
+      const runtimeCallers = f.executableBy.map((r) => roleName(cat, r));
+      if (f.ownerBypassesRls && runtimeCallers.length > 0 && !f.publicExecute) {
+        out.push(acceptedBy(f.comment, finding('definer-bypasses-rls', obj,
+          `runs as ${f.owner}, which bypasses row-level security, and ${runtimeCallers.join(', ')} may execute it: what it reads or writes is not confined to the caller’s tenant unless its body confines it`,
+          `Review its body, then record that: COMMENT ON FUNCTION ${f.signature} IS 'trustctl-doctor: accept definer-bypasses-rls sha256=${f.bodySha256}: <why it is safe>';`), f.bodySha256));
       }
       if (f.publicExecute) {
         out.push(finding('definer-public-execute', obj, 'SECURITY DEFINER executable by PUBLIC: every role, present and future, runs it with its owner’s rights',

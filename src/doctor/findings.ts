@@ -27,6 +27,8 @@ export const CHECKS = {
   'setting-not-in-subselect': ['warn', 'current_setting() in a policy outside a sub-select (evaluated per row)'],
   'runtime-role-superuser': ['error', 'a run-time role that is, or can SET ROLE to, a superuser'],
   'runtime-role-bypassrls': ['error', 'a run-time role that has, or can SET ROLE to a role with, BYPASSRLS'],
+  'runtime-role-server-access': ['error', 'a run-time role that can read or write server files or run server programs'],
+  'bypassrls-role': ['warn', 'a login role other than a superuser with BYPASSRLS'],
   'runtime-role-owns-table': ['error', 'a run-time role that owns a tenant table, directly or through membership'],
   'public-privilege': ['error', 'a privilege on a tenant table granted to PUBLIC'],
   'truncate-or-references': ['error', 'TRUNCATE or REFERENCES (which ignore RLS) granted to a run-time role'],
@@ -35,6 +37,7 @@ export const CHECKS = {
   'foreign-table-readable': ['error', 'a foreign table readable by a run-time role (no RLS at all)'],
   'definer-search-path': ['error', 'a SECURITY DEFINER function without a fixed, safe search_path'],
   'definer-public-execute': ['error', 'a SECURITY DEFINER function executable by PUBLIC'],
+  'definer-bypasses-rls': ['error', 'a SECURITY DEFINER function owned by a role that bypasses RLS, executable by a run-time role, not reviewed'],
   'leakproof-function': ['warn', 'a user-defined LEAKPROOF function (runs before RLS filters)'],
   'unique-without-tenant-key': ['error', 'a unique index on a tenant table without the tenant key (an existence oracle)'],
   'foreign-key-without-tenant-key': ['error', 'a foreign key between tenant tables that does not match the tenant key'],
@@ -67,7 +70,7 @@ export function finding(code: CheckCode, object: string, problem: string, fix: s
   return { severity: CHECKS[code][0], code, object, problem, fix };
 }
 
-const ACCEPT = /trustctl-doctor:\s*accept\s+([a-z-]+)\s*:\s*(.+)/s;
+const ACCEPT = /trustctl-doctor:\s*accept\s+([a-z-]+)(?:\s+sha256=([0-9a-f]{64}))?\s*:\s*(.+)/s;
 
 /**
  * A comment `trustctl-doctor: accept CODE: reason` on the object turns that
@@ -76,10 +79,14 @@ const ACCEPT = /trustctl-doctor:\s*accept\s+([a-z-]+)\s*:\s*(.+)/s;
  * @example
  * acceptedBy('trustctl-doctor: accept unique-without-tenant-key: global slug', f) // info finding
  */
-export function acceptedBy(comment: string | null | undefined, f: Finding): Finding {
+export function acceptedBy(comment: string | null | undefined, f: Finding, bodySha256?: string): Finding {
   const m = comment ? ACCEPT.exec(comment) : null;
   if (!m || m[1] !== f.code) return f;
-  return { ...f, severity: 'info', problem: `${f.problem} — accepted (${f.code}): ${m[2]!.trim()}`, fix: 'none needed while the reason holds' };
+  // An acceptance pinned to a function body lapses when the body changes.
+  if (bodySha256 !== undefined && m[2] !== bodySha256) {
+    return { ...f, problem: `${f.problem} (accepted once, but its body has changed since: review it again)` };
+  }
+  return { ...f, severity: 'info', problem: `${f.problem} — accepted (${f.code}): ${m[3]!.trim()}`, fix: 'none needed while the reason holds' };
 }
 
 const ORDER: Record<Severity, number> = { error: 0, warn: 1, info: 2 };

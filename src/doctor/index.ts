@@ -1,11 +1,10 @@
 // trustctl doctor: catalog checks plus the live probe, as one report.
 import type { ClientBase } from 'pg';
-import type { OperatorSession } from '../db/operator-session.js';
 import { RefusedError } from '../errors.js';
 import { readCatalog, type Catalog } from './catalog.js';
 import { isTenantTable, MAPPED_SCHEMA, runDoctorChecks } from './checks.js';
 import { countBySeverity, docLink, sortFindings, type Finding, type Severity } from './findings.js';
-import { runLiveProbe, type ProbeSummary } from './probe.js';
+import type { ProbeSummary } from './probe.js';
 
 export const DOCTOR_FORMAT = 'trustctl-doctor/1';
 
@@ -28,9 +27,19 @@ export interface DoctorReport {
   readonly summary: Record<Severity, number>;
 }
 
+/** By default: every schema a run-time role (or PUBLIC) may use, and always public. */
+async function runtimeSchemas(client: ClientBase): Promise<string[]> {
+  const res = await client.query<{ nspname: string }>(`
+    select n.nspname from pg_namespace n
+    where n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema'
+      and (n.nspname = $1 or has_schema_privilege('public', n.oid, 'USAGE')
+        or exists (select 1 from pg_roles r where r.rolname in ('app_user', 'trustctl_operator') and has_schema_privilege(r.oid, n.oid, 'USAGE')))`, [MAPPED_SCHEMA]);
+  return res.rows.map((r) => r.nspname);
+}
+
 /** Checks schema names' form and existence (exit 2 otherwise). */
 export async function resolveSchemas(client: ClientBase, requested: readonly string[]): Promise<string[]> {
-  const schemas = requested.length > 0 ? [...new Set(requested)] : [MAPPED_SCHEMA];
+  const schemas = requested.length > 0 ? [...new Set(requested)] : await runtimeSchemas(client);
   for (const s of schemas) {
     if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(s)) throw new RefusedError(`"${s}" is not a schema name`);
   }
@@ -48,12 +57,11 @@ export async function checkCatalog(client: ClientBase, schemas: readonly string[
   return { catalog, findings: runDoctorChecks(catalog) };
 }
 
-/** The live probe over the catalog's tenant tables in schema public. */
-export function probeCatalog(catalog: Catalog, session: OperatorSession): ReturnType<typeof runLiveProbe> {
-  const tables = catalog.tables
+/** Tenant tables of schema public, which the live probe crosses. */
+export function probeTables(catalog: Catalog): string[] {
+  return catalog.tables
     .filter((t) => t.schema === MAPPED_SCHEMA && isTenantTable(t) && !t.partitionOf && 'org_id' in t.columns)
-    .map((t) => ({ name: t.name, hasSite: 'site_id' in t.columns }));
-  return runLiveProbe(session, tables);
+    .map((t) => t.name);
 }
 
 export function buildReport(catalog: Catalog, findings: readonly Finding[], probe: ProbeSummary | null): DoctorReport {

@@ -1,18 +1,19 @@
-// The doctor's live probe: inside one transaction that is always rolled
-// back, it creates a synthetic user holding every site role at one site, and
-// as that user (through app.doctor_probe_as_user) and as an operator without
-// a session, counts other tenants' rows it can see and tries to update,
-// delete and insert across the boundary in every tenant table.
+// The doctor's live probe (docs/doctor.md#the-live-probe). In an operator
+// session scoped to one "home" organisation, app.doctor_probe creates
+// synthetic people (a user holding every site role at one site, teaching a
+// class and guardian of a child there; an organisation admin), and for them
+// and for operators (without a session, with a made-up session id, in this
+// session) counts other tenants' rows that real statements reach and that
+// the policies of each command admit. It undoes its own changes; the
+// transaction around it is rolled back as well.
 import { randomUUID } from 'node:crypto';
-import { sql, type Transaction } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { OperatorSession } from '../db/operator-session.js';
 import type { Database } from '../db/schema.js';
 import { finding, type Finding } from './findings.js';
 
-export const SITE_ROLES = ['site_admin', 'teacher', 'senco', 'safeguarding_lead', 'office', 'guardian'] as const;
-
 export interface ProbeSummary {
-  /** Where the synthetic user lives, as org-slug/site-slug; null if the probe did not run. */
+  /** Where the synthetic people live, as org-slug/site-slug; null if the probe did not run. */
   readonly home: string | null;
   readonly personas: readonly string[];
   readonly tables: number;
@@ -21,14 +22,16 @@ export interface ProbeSummary {
 }
 
 interface ProbeRow {
+  persona: string;
   table_name: string;
-  probe: 'select' | 'update' | 'delete' | 'insert';
-  outcome: 'ok' | 'refused' | 'violation' | 'error' | 'skipped';
+  probe: 'select' | 'update' | 'delete' | 'insert' | 'all';
+  method: 'statement' | 'policy' | 'data';
+  outcome: 'ok' | 'refused' | 'violation' | 'error' | 'untestable';
   detail: string;
 }
 
 class RollBack extends Error {
-  constructor(readonly result: { findings: Finding[]; summary: ProbeSummary }) {
+  constructor(readonly rows: ProbeRow[]) {
     super('rolled back on purpose');
   }
 }
@@ -40,97 +43,113 @@ const CROSSED = {
   insert: 'probe-insert-crossed',
 } as const;
 
-function toFindings(persona: string, rows: readonly ProbeRow[]): Finding[] {
-  return rows.flatMap((r): Finding[] => {
-    const obj = `table public.${r.table_name}`;
-    if (r.outcome === 'violation') {
-      const what =
-        r.probe === 'select'
-          ? `${Number(r.detail) >= 1000 ? 'at least 1000' : r.detail} row(s) of other tenants visible`
-          : r.probe === 'insert'
-            ? 'a copy of another tenant’s row was accepted'
-            : `${r.detail} row(s) of other tenants ${r.probe === 'update' ? 'updated' : 'deleted'} (rolled back)`;
-      return [finding(CROSSED[r.probe], obj, `as ${persona}: ${what}`,
-        'Find the policy that admits it (SELECT polname, pg_get_expr(polqual, polrelid) FROM pg_policy WHERE polrelid = \'public.' + r.table_name + '\'::regclass) and make it match the tenant key.')];
-    }
-    if (r.outcome === 'error') {
-      return [finding('probe-inconclusive', obj, `as ${persona}: ${r.probe} failed for another reason than a refusal (${r.detail})`,
-        'Check the table’s triggers and constraints; the probe expects either no rows or SQLSTATE 42501.')];
-    }
-    return [];
-  });
+export interface ProbeHome {
+  readonly slug: string;
+  readonly reachable: boolean;
 }
 
-async function sampleForeignRow(trx: Transaction<Database>, table: string, org: string, site: string, hasSite: boolean): Promise<unknown> {
-  const t = sql.table(`public.${table}`);
-  // Another organisation's row first (the boundary that matters most), else another site's.
-  const other = await sql<{ row: unknown }>`select to_jsonb(x) as row from ${t} x where x.org_id <> ${org}::uuid limit 1`.execute(trx);
-  if (other.rows[0]) return other.rows[0].row;
-  if (!hasSite) return undefined;
-  const sibling = await sql<{ row: unknown }>`select to_jsonb(x) as row from ${t} x
-    where x.org_id = ${org}::uuid and x.site_id is distinct from ${site}::uuid limit 1`.execute(trx);
-  return sibling.rows[0]?.row;
+/** The organisation with the most sites (no session needed: the directory is not personal data). */
+export async function chooseProbeHome(db: Kysely<Database>): Promise<ProbeHome | null> {
+  const orgs = await sql<{ slug: string; site_count: string }>`select slug, site_count from app.organisation_directory()`.execute(db);
+  const sites = orgs.rows.reduce((n, o) => n + Number(o.site_count), 0);
+  const home = [...orgs.rows].sort((a, b) => Number(b.site_count) - Number(a.site_count) || a.slug.localeCompare(b.slug))[0];
+  if (!home || Number(home.site_count) === 0) return null;
+  return { slug: home.slug, reachable: sites >= 2 };
+}
+
+export function skippedProbe(why: string): { findings: Finding[]; summary: ProbeSummary } {
+  return {
+    findings: [finding('probe-skipped', 'database', why, 'Run trustctl db migrate, and make sure at least two sites exist.')],
+    summary: { home: null, personas: [], tables: 0, attempts: 0, crossed: 0 },
+  };
+}
+
+function describePersona(name: string, org: string, site: string): string {
+  if (name === 'site user') return `a synthetic user with every site role at ${org}/${site}`;
+  if (name === 'organisation admin') return `a synthetic organisation admin of ${org}`;
+  if (name === 'operator in a session for this organisation only') return `an operator in a session for ${org} only`;
+  return `an ${name}`;
+}
+
+function toFindings(rows: readonly ProbeRow[], org: string, site: string): Finding[] {
+  const out: Finding[] = [];
+  for (const r of rows) {
+    if (r.probe === 'all') continue;
+    const obj = `table public.${r.table_name}`;
+    const who = describePersona(r.persona, org, site);
+    const n = Number.parseInt(r.detail, 10);
+    const count = n >= 1000 ? 'at least 1000' : String(n);
+    if (r.outcome === 'violation') {
+      const what =
+        r.method === 'policy'
+          ? `its ${r.probe.toUpperCase()} policies admit ${count} row(s) of other tenants${r.detail.includes('(as new rows)') ? ' as new rows (WITH CHECK)' : ''}`
+          : r.probe === 'select'
+            ? `${count} row(s) of other tenants visible`
+            : 'a copy of another tenant’s row was accepted';
+      out.push(finding(CROSSED[r.probe], obj, `as ${who}: ${what}`,
+        `Find the ${r.probe.toUpperCase()} or ALL policy that admits it (SELECT polname, polcmd, pg_get_expr(polqual, polrelid), pg_get_expr(polwithcheck, polrelid) FROM pg_policy WHERE polrelid = 'public.${r.table_name}'::regclass) and make it match the tenant key.`));
+    } else if (r.outcome === 'error') {
+      out.push(finding('probe-inconclusive', obj, `as ${who}: ${r.probe} (${r.method}) failed for another reason than a refusal (${r.detail})`,
+        'Check the table’s policies, triggers and constraints; the probe expects no rows or SQLSTATE 42501.'));
+    }
+  }
+  const untestable = [...new Set(rows.filter((r) => r.outcome === 'untestable').map((r) => r.table_name))].sort();
+  if (untestable.length > 0) {
+    out.push(finding('probe-skipped', 'database',
+      `no rows of another tenant to aim at in ${untestable.join(', ')}: their boundary was checked by policy evaluation only`,
+      'Nothing to fix; the probe covers these tables once other tenants have rows in them.'));
+  }
+  return out;
 }
 
 /**
- * Runs the probe in a transaction of `session` (which must cover every
- * organisation) and rolls it back. `tables`: tenant tables of schema public.
+ * Runs the probe in a transaction of `session` (scoped to the home
+ * organisation only) and rolls it back. `tables`: tenant tables of schema public.
  */
 export async function runLiveProbe(
   session: OperatorSession,
-  tables: ReadonlyArray<{ readonly name: string; readonly hasSite: boolean }>,
+  tables: readonly string[],
 ): Promise<{ findings: Finding[]; summary: ProbeSummary }> {
-  const skipped = (why: string): { findings: Finding[]; summary: ProbeSummary } => ({
-    findings: [finding('probe-skipped', 'database', why, 'Run trustctl db migrate, and make sure at least two sites exist.')],
-    summary: { home: null, personas: [], tables: 0, attempts: 0, crossed: 0 },
-  });
+  let home: { org: string; site: string } | null = null;
   try {
     await session.transaction(async (trx) => {
-      const fn = await sql<{ ok: boolean }>`select to_regprocedure('app.doctor_probe_as_user(uuid, text[], jsonb)') is not null as ok`.execute(trx);
-      if (!fn.rows[0]?.ok) throw new RollBack(skipped('the live probe needs app.doctor_probe_as_user (migration 0007), which is not installed'));
-      // Home: a site of the organisation with the most sites, so both boundaries (site, organisation) are crossed.
-      const home = await sql<{ org_id: string; site_id: string; org: string; site: string; others: number }>`
-        select s.org_id, s.site_id, o.slug as org, s.slug as site,
-          (select count(*) from public.sites x where (x.org_id, x.site_id) <> (s.org_id, s.site_id))::int as others
+      const fn = await sql<{ ok: boolean }>`select to_regprocedure('app.doctor_probe(uuid, uuid, text[])') is not null as ok`.execute(trx);
+      if (!fn.rows[0]?.ok) throw new RollBack([]);
+      const site = await sql<{ org_id: string; site_id: string; org: string; site: string }>`
+        select s.org_id, s.site_id, o.slug as org, s.slug as site
         from public.sites s join public.organisations o on o.org_id = s.org_id
-        order by (select count(*) from public.sites x where x.org_id = s.org_id) desc, o.slug, s.slug limit 1`.execute(trx);
-      const h = home.rows[0];
-      if (!h || h.others === 0) throw new RollBack(skipped('the live probe needs at least two sites to probe across'));
-
-      const user = randomUUID();
-      await sql`insert into public.users (org_id, site_id, id, kind, email, full_name)
-        values (${h.org_id}::uuid, ${h.site_id}::uuid, ${user}::uuid, 'staff', ${`doctor-probe-${user}@invalid.example`}, 'trustctl doctor probe')`.execute(trx);
-      for (const role of SITE_ROLES) {
-        await sql`insert into public.role_assignments (org_id, site_id, user_org_id, user_id, role, reason)
-          values (${h.org_id}::uuid, ${h.site_id}::uuid, ${h.org_id}::uuid, ${user}::uuid, ${role}, 'trustctl doctor live probe (rolled back)')`.execute(trx);
+        order by (select count(*) from public.children c where c.org_id = s.org_id and c.site_id = s.site_id) desc, s.slug limit 1`.execute(trx);
+      const h = site.rows[0]!;
+      home = { org: h.org, site: h.site };
+      const rows = (await sql<ProbeRow>`select * from app.doctor_probe(${h.org_id}::uuid, ${h.site_id}::uuid, ${[...tables]}::text[])`.execute(trx)).rows;
+      // Real statements through row-level security as operators: no session, a made-up one, this one.
+      for (const [persona, setting, org] of [
+        ['operator without a session', '', null],
+        ['operator with a made-up session id', randomUUID(), null],
+        ['operator in a session for this organisation only', session.id, h.org_id],
+      ] as const) {
+        await sql`select set_config('app.operator_session', ${setting}, true)`.execute(trx);
+        const seen = await sql<Omit<ProbeRow, 'persona' | 'method'>>`select * from app.probe_boundary(${org}::uuid, null, ${[...tables]}::text[], '{}'::jsonb)`.execute(trx);
+        rows.push(...seen.rows.map((r) => ({ ...r, persona, method: 'statement' as const })));
       }
-      const rows: Record<string, unknown> = {};
-      for (const t of tables) {
-        const row = await sampleForeignRow(trx, t.name, h.org_id, h.site_id, t.hasSite);
-        if (row !== undefined) rows[t.name] = row;
-      }
-      const names = tables.map((t) => t.name);
-      const userPersona = `a synthetic user with every site role at ${h.org}/${h.site}`;
-      const asUser = await sql<ProbeRow>`select * from app.doctor_probe_as_user(${user}::uuid, ${names}::text[], ${JSON.stringify(rows)}::jsonb)`.execute(trx);
-      await sql`select set_config('app.operator_session', '', true)`.execute(trx);
-      const operatorPersona = 'an operator without a session';
-      const asOperator = await sql<ProbeRow>`select * from app.probe_boundary(null, null, ${names}::text[], ${JSON.stringify(rows)}::jsonb)`.execute(trx);
-      const all = [...asUser.rows, ...asOperator.rows];
-      const findings = [...toFindings(userPersona, asUser.rows), ...toFindings(operatorPersona, asOperator.rows)];
-      throw new RollBack({
-        findings,
-        summary: {
-          home: `${h.org}/${h.site}`,
-          personas: [userPersona, operatorPersona],
-          tables: tables.length,
-          attempts: all.filter((r) => r.outcome !== 'skipped').length,
-          crossed: all.filter((r) => r.outcome === 'violation').length,
-        },
-      });
+      throw new RollBack(rows);
     });
   } catch (error) {
-    if (error instanceof RollBack) return error.result;
-    throw error;
+    if (!(error instanceof RollBack)) throw error;
+    if (!home) return skippedProbe('the live probe needs app.doctor_probe (migration 0008), which is not installed');
+    const { org, site } = home;
+    const personas = [...new Set(error.rows.filter((r) => r.persona !== 'all').map((r) => r.persona))].sort().map((p) => describePersona(p, org, site));
+    const counted = error.rows.filter((r) => ['ok', 'refused', 'violation'].includes(r.outcome));
+    return {
+      findings: toFindings(error.rows, org, site),
+      summary: {
+        home: `${org}/${site}`,
+        personas,
+        tables: tables.length,
+        attempts: counted.length,
+        crossed: counted.filter((r) => r.outcome === 'violation').length,
+      },
+    };
   }
   throw new Error('the probe transaction committed; it must always roll back');
 }
