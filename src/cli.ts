@@ -6,10 +6,12 @@ import { runInterruptCleanups, runShutdownCleanups } from './lifecycle.js';
 import { registerAuditCommands } from './commands/audit/index.js';
 import { registerDbCommands } from './commands/db/index.js';
 import { registerDsarCommands } from './commands/dsar/index.js';
+import { registerAccessCommands } from './commands/access/index.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerOperatorCommands } from './commands/operator/index.js';
 import { registerOrgCommands } from './commands/org/index.js';
+import { registerRolesCommands } from './commands/roles/index.js';
 import { registerSessionCommands } from './commands/session/index.js';
 
 import { VERSION } from './version.js';
@@ -44,6 +46,8 @@ export function buildProgram(): Command {
   registerOrgCommands(program);
   registerDsarCommands(program);
   registerAuditCommands(program);
+  registerRolesCommands(program);
+  registerAccessCommands(program);
   registerSessionCommands(program);
   registerDoctorCommand(program);
   registerDemoCommand(program);

@@ -46,6 +46,12 @@ export const refusalSqlStates: ReadonlySet<string> = new Set([
   'TC004', // not an operator
   'TC005', // no open operator session covers the organisation
   'TC010', // audit trail is append-only
+  'TC020', // guardian roles are not granted (guardianships)
+  'TC021', // no access policy for the role
+  'TC022', // grant too long, backdated, or not time-boxed for another organisation's user
+  'TC023', // ticket does not match the access policy
+  'TC024', // a grant cannot be changed that way
+  'TC025', // self-approval
 ]);
 
 /** Maps any thrown value to the documented exit code. */
@@ -56,8 +62,9 @@ export function exitCodeFor(error: unknown): number {
     if (refusalSqlStates.has(code)) return ExitCode.refused;
     // commander's own usage errors
     if (code.startsWith('commander.')) return ExitCode.refused;
-    // invalid_text_representation (e.g. a malformed uuid), insufficient_privilege
-    if (code === '22P02' || code === '42501') return ExitCode.refused;
+    // invalid_text_representation (e.g. a malformed uuid), insufficient_privilege,
+    // an invalid regular expression, a CHECK constraint (the database refused bad input)
+    if (code === '22P02' || code === '42501' || code === '2201B' || code === '23514') return ExitCode.refused;
   }
   return ExitCode.failed;
 }

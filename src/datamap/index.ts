@@ -336,6 +336,16 @@ export const dataMap: readonly TableMap[] = [
     erasure: { row: 'keep', columns: {} },
   },
   {
+    table: 'access_policies',
+    tenantKey: { org: 'org_id', site: null },
+    idColumn: 'role',
+    purpose: 'Access settings: the longest time-boxed grant per role, approval and ticket rules.',
+    subjects: [],
+    retention: null,
+    dsar: exclude('Not personal data.'),
+    erasure: { row: 'keep', columns: {} },
+  },
+  {
     table: 'legal_holds',
     tenantKey: site,
     idColumn: 'id',

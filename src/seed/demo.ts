@@ -80,6 +80,15 @@ insert into role_assignments (org_id, site_id, id, user_org_id, user_id, role, s
   (pg_temp.sid('org:little-acorns'), pg_temp.sid('site:little-acorns-nursery'), pg_temp.sid('ra:support-pending'), pg_temp.sid('org:platform'), pg_temp.sid('support:2'),
    'safeguarding_lead', now(), now() + interval '1 hour', 'SUP-1077', 'Investigate missing concern', 'pending');
 
+-- Access policies: the longest time-boxed grant per role, the roles that need
+-- a second operator's approval, and the ticket format.
+insert into access_policies (org_id, role, max_duration, sensitive, ticket_pattern)
+select o.org_id, p.role, p.max_duration::interval, p.sensitive, '^SUP-[0-9]+$'
+from organisations o
+cross join (values ('site_admin', '8 hours', false), ('teacher', '8 hours', false), ('senco', '8 hours', false),
+  ('office', '8 hours', false), ('safeguarding_lead', '4 hours', true), ('org_admin', '4 hours', true)) p(role, max_duration, sensitive)
+where o.kind <> 'platform';
+
 -- Children, with one or two guardians each; some families have siblings.
 create temp table demo_children on commit drop as
 select ds.org_slug, ds.slug as site_slug, ds.kind as site_kind, i,

@@ -66,6 +66,7 @@ describe('the migrated reference schema', () => {
     expect(report.findings.filter((f) => !isAccepted(f)).map(line)).toEqual([UNTESTABLE]);
     expect(report.findings.filter(isAccepted).map(line)).toEqual([
       ...[
+        'access_policy_for(p_org uuid, p_role text)',
         'audit_checkpoint(p_org_id uuid, p_chain_seq bigint, p_head_hash bytea, p_rows bigint, p_horizon xid8, p_key_id text, p_signature bytea)',
         'audit_prune(p_org_id uuid, p_through_seq bigint)',
         'audit_record(p_org_id uuid, p_site_id uuid, p_action text, p_target_type text, p_target_id text, p_subject_ids uuid[], p_outcome text, p_context jsonb)',
@@ -75,8 +76,11 @@ describe('the migrated reference schema', () => {
         'end_operator_session(p_session_id uuid, p_outcome text)',
         'live_roles()',
         'operator_org_ids()',
+        'operator_session_user(p_session uuid)',
+        'operator_sessions_covering(p_org_id uuid, p_at timestamp with time zone)',
         'organisation_directory()',
         'subject_last_change(p_org_id uuid, p_subject_id uuid, p_tables text[])',
+        'support_user_directory()',
         'user_admin_org_ids()',
         'user_guardian_children()',
         'user_org_ids()',
@@ -86,7 +90,7 @@ describe('the migrated reference schema', () => {
       'info foreign-key-without-tenant-key constraint role_assignments_user_org_id_user_id_fkey on public.role_assignments',
       'info unique-without-tenant-key index public.organisations_slug_key',
     ]);
-    expect(report.summary).toEqual({ error: 0, warn: 0, info: 19 });
+    expect(report.summary).toEqual({ error: 0, warn: 0, info: 23 });
     expect(code).toBe(0);
     // The probe ran over every tenant table as all five personas, crossed nothing, and left nothing behind.
     expect(report.probe?.home).toMatch(/^[a-z-]+\/[a-z-]+$/);
@@ -108,7 +112,7 @@ describe('the migrated reference schema', () => {
     expect(a.code).toBe(0);
     expect(a.stdout).toBe(b.stdout);
     expect(a.stdout).toContain('see docs/doctor.md#unique-without-tenant-key');
-    expect(a.stdout).toMatch(/OK: no errors, 0 warning\(s\), 19 info/);
+    expect(a.stdout).toMatch(/OK: no errors, 0 warning\(s\), 23 info/);
     expect(a.stdout).toMatch(/Live probe \(rolled back\): \d+ tenant tables × 5 personas, \d+ attempts, 0 crossed/);
   });
 

@@ -15,7 +15,8 @@ export interface TestDatabase {
   withClient<T>(role: TestRoleName | 'admin', fn: (client: pg.Client) => Promise<T>): Promise<T>;
   /**
    * Runs fn in one transaction as role, with the given settings set
-   * transaction-locally (app.user_id, app.operator_session); commits when
+   * transaction-locally (app.user_id, app.operator_session; app.user_org_id
+   * filled in as userContext does); commits when
    * commit is true, else rolls back.
    */
   inTransaction<T>(
@@ -24,6 +25,12 @@ export interface TestDatabase {
     fn: (client: pg.Client) => Promise<T>,
     options?: { commit?: boolean },
   ): Promise<T>;
+  /**
+   * The platform's user context: app.user_id and, when the settings name a
+   * user but not their organisation, app.user_org_id looked up from users
+   * (demo user ids are unique, so the lookup is unambiguous).
+   */
+  userContext(settings: Readonly<Record<string, string>>): Promise<Record<string, string>>;
   /** postgres:// URL for a role (or 'admin'), for running the CLI. */
   url(role: TestRoleName | 'admin'): string;
   drop(): Promise<void>;
@@ -69,17 +76,24 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await client.end();
     }
   };
+  const userContext = async (settings: Readonly<Record<string, string>>): Promise<Record<string, string>> => {
+    const id = settings['app.user_id'];
+    if (!id || 'app.user_org_id' in settings) return { ...settings };
+    const res = await admin.query<{ org_id: string }>('select org_id from users where id::text = $1', [id]);
+    return res.rows.length === 1 ? { 'app.user_org_id': res.rows[0]!.org_id, ...settings } : { ...settings };
+  };
   return {
     name,
     admin,
     connect,
     withClient,
+    userContext,
     inTransaction: (role, settings, fn, { commit = false } = {}) =>
       withClient(role, async (client) => {
         await client.query('begin');
         let committed = false;
         try {
-          for (const [k, v] of Object.entries(settings)) await client.query('select set_config($1, $2, true)', [k, v]);
+          for (const [k, v] of Object.entries(await userContext(settings))) await client.query('select set_config($1, $2, true)', [k, v]);
           const result = await fn(client);
           if (commit) {
             await client.query('commit');

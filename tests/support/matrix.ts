@@ -1,6 +1,7 @@
 // The isolation matrix, built from the live catalog: every table with a
 // tenant key × SELECT / UPDATE / DELETE / INSERT / INSERT … ON CONFLICT ×
-// every persona. A persona is an app_user member with app.user_id set to a
+// every persona. A persona is an app_user member with app.user_id (and
+// app.user_org_id) set to a
 // user holding one role, or an operator with or without a session. Each probe
 // runs in a transaction that is rolled back. Returns one line per violation.
 import type pg from 'pg';
@@ -72,6 +73,7 @@ async function inRolledBack<T>(client: pg.Client, settings: Readonly<Record<stri
  */
 export async function probePersona(db: TestDatabase, persona: Persona, tables: readonly TenantTable[]): Promise<string[]> {
   const violations: string[] = [];
+  const settings = await db.userContext(persona.settings);
   const client = await db.connect(persona.login);
   try {
     for (const t of tables) {
@@ -81,7 +83,7 @@ export async function probePersona(db: TestDatabase, persona: Persona, tables: r
 
       // SELECT: no foreign row visible.
       try {
-        const seen = await inRolledBack(client, persona.settings, () =>
+        const seen = await inRolledBack(client, settings, () =>
           client.query<{ n: string }>(`select count(*) as n from ${q} where ${foreign}`),
         );
         if (Number(seen.rows[0]!.n) > 0) violations.push(`${at} SELECT: ${seen.rows[0]!.n} foreign rows visible`);
@@ -104,7 +106,7 @@ export async function probePersona(db: TestDatabase, persona: Persona, tables: r
             ? `update ${q} set org_id = org_id where ${targetSql}`
             : `delete from ${q} where ${targetSql}`;
         try {
-          const res = await inRolledBack(client, persona.settings, () => client.query(stmt, [JSON.stringify(targets)]));
+          const res = await inRolledBack(client, settings, () => client.query(stmt, [JSON.stringify(targets)]));
           if ((res.rowCount ?? 0) > 0) violations.push(`${at} ${op}: ${res.rowCount} foreign rows changed`);
         } catch (error) {
           if (!isRefusal(error)) violations.push(`${at} ${op}: unexpected error ${(error as Error).message}`);
@@ -126,7 +128,7 @@ export async function probePersona(db: TestDatabase, persona: Persona, tables: r
           `insert into ${q} (${cols.map((c) => client.escapeIdentifier(c)).join(', ')}) ` +
           `select ${cols.map((c) => client.escapeIdentifier(c)).join(', ')} from jsonb_populate_record(null::${q}, $1)${suffix}`;
         try {
-          const res = await inRolledBack(client, persona.settings, () => client.query(stmt, [values]));
+          const res = await inRolledBack(client, settings, () => client.query(stmt, [values]));
           violations.push(`${at} ${label}: foreign row accepted (${res.rowCount} rows)`);
         } catch (error) {
           if (!isRefusal(error)) violations.push(`${at} ${label}: refused for the wrong reason (${(error as Error).message})`);
