@@ -138,6 +138,7 @@ describe('time-boxed access, with the real clock', () => {
       [['--site', 'ash-primary', '--user', PAT, '--role', 'site_admin', '--for', '9h'], undefined, /over the maximum of 08:00:00/],
       [['--site', 'ash-primary', '--user', PAT, '--role', 'site_admin', '--for', '1h'], 'TICKET-9', /does not match/],
       [['--site', 'ash-primary', '--user', PAT, '--role', 'guardian', '--for', '1h'], undefined, /guardianships/],
+      [['--site', 'ash-primary', '--user', PAT, '--role', 'org_admin', '--for', '1h'], undefined, /organisation-wide/],
       [['--site', 'little-acorns-nursery', '--user', PAT, '--role', 'office', '--for', '1h'], undefined, /no site "little-acorns-nursery" in oak-trust/],
       [['--site', 'ash-primary', '--user', 'nobody@example.org', '--role', 'office', '--for', '1h'], undefined, /no user of oak-trust/],
       [['--site', 'ash-primary', '--user', PAT, '--role', 'office', '--for', 'an hour'], undefined, /is not a duration/],

@@ -464,6 +464,17 @@ describe('the live probe', () => {
     });
   });
 
+  it('warns when a probe step fails for another reason than a refusal', async () => {
+    await withDefect([
+      `create function public.doctor_boom() returns trigger language plpgsql set search_path = pg_catalog, pg_temp as $$ begin raise exception 'boom'; end $$`,
+      'create trigger doctor_boom before insert on notes for each row execute function public.doctor_boom()',
+    ], [], ({ code, report, lines }) => {
+      expect([...new Set(lines)]).toEqual(['warn probe-inconclusive table public.notes']);
+      expect(report.findings.find((f) => f.code === 'probe-inconclusive')!.problem).toMatch(/insert \(statement\) failed for another reason than a refusal \(P0001: boom\)/);
+      expect(code).toBe(0);
+    });
+  });
+
   it('reports RLS switched off both from the catalog and from what it sees', async () => {
     await withDefect(['alter table notes disable row level security'], [], ({ code, lines }) => {
       expect(lines).toContain('error rls-disabled table public.notes');

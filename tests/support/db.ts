@@ -63,8 +63,11 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     await bootstrap.end();
   }
   const admin = new pg.Pool({ ...configFor('admin', name), max: 3 });
+  // An idle connection the server ends while the database is dropped is not a test failure.
+  admin.on('error', () => undefined);
   const connect = async (role: TestRoleName | 'admin'): Promise<pg.Client> => {
     const client = new pg.Client(configFor(role, name));
+    client.on('error', () => undefined); // a connection ended by the database's drop
     await client.connect();
     return client;
   };
@@ -113,6 +116,12 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       const b = new pg.Client(inject('adminConfig'));
       await b.connect();
       try {
+        // Let closing connections finish, so the forced drop ends none mid-goodbye.
+        for (let i = 0; i < 50; i++) {
+          const left = await b.query('select count(*)::int as n from pg_stat_activity where datname = $1', [name]);
+          if (left.rows[0].n === 0) break;
+          await new Promise((r) => setTimeout(r, 20));
+        }
         await b.query(`drop database if exists ${name} with (force)`);
       } finally {
         await b.end();

@@ -45,7 +45,7 @@ export function registerAccessCommands(program: Command): void {
     .requiredOption('--org <slug>', 'the organisation')
     .requiredOption('--site <slug>', 'the site (school or setting)')
     .requiredOption('--user <email|id>', 'who gets access')
-    .requiredOption('--role <role>', ROLE_HELP)
+    .requiredOption('--role <role>', 'site_admin, teacher, senco, safeguarding_lead or office')
     .requiredOption('--for <duration>', 'how long, e.g. 90s, 30m, 2h, 1h30m')
     .option('--starts <time>', 'when it starts (ISO 8601; default: now)')
     .addHelpText('after', '\nExample:\n  trustctl access grant --org oak-trust --site oak-primary --user pat.support@platform.example.com \\\n    --role site_admin --for 1h --ticket SUP-1234 --reason "Fix the register import"')
@@ -54,6 +54,7 @@ export function registerAccessCommands(program: Command): void {
       const { parseRole, findSite, findGrantee, createGrant } = await import('../../access/grants.js');
       const { parseDuration, parseTimeOption } = await import('../../access/duration.js');
       const role = parseRole(opts.role);
+      if (role === 'org_admin') throw new RefusedError('org_admin is organisation-wide; time-boxed access is to one site', 'Use site_admin for a site');
       const forSeconds = parseDuration(opts.for, '--for');
       const startsAt = opts.starts ? parseTimeOption(opts.starts, '--starts') : null;
       const ticket = requireTicket(ctx);
