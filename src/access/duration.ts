@@ -46,9 +46,21 @@ export function formatDuration(seconds: number): string {
  * parseTimeOption('2026-11-25T14:30:00Z', '--at') // Date
  */
 export function parseTimeOption(value: string, option: string): Date {
-  const d = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim()) || Number.isNaN(d.getTime())) {
-    throw new RefusedError(`${option} "${value}" is not a time`, 'Use ISO 8601, e.g. 2026-11-25T14:30:00Z or 2026-11-25 14:30');
-  }
-  return d;
+  const v = value.trim();
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(v);
+  const refuse = (): never => {
+    throw new RefusedError(`${option} "${value}" is not a time`, 'Use ISO 8601, e.g. 2026-11-25T14:30:00Z or 2026-11-25 14:30 (local time)');
+  };
+  if (!m) return refuse();
+  const [, y, mo, d, h = '00', mi = '00', s = '00', frac = '0', zone] = m;
+  const parts = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), Math.round(Number(`0.${frac}`) * 1000)] as const;
+  // Local time unless an offset is given; a date alone is local midnight.
+  const date = zone
+    ? new Date(`${y}-${mo}-${d}T${h}:${mi}:${s}.${frac.padEnd(3, '0').slice(0, 3)}${zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone}`)
+    : new Date(...parts);
+  // Reject dates that do not exist (2027-02-30), which Date would roll over.
+  const check = zone ? new Date(Date.UTC(...parts)) : date;
+  const [cy, cm, cd] = zone ? [check.getUTCFullYear(), check.getUTCMonth(), check.getUTCDate()] : [check.getFullYear(), check.getMonth(), check.getDate()];
+  if (Number.isNaN(date.getTime()) || cy !== parts[0] || cm !== parts[1] || cd !== parts[2] || parts[3] > 23 || parts[4] > 59 || parts[5] > 59) return refuse();
+  return date;
 }

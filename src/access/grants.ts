@@ -261,8 +261,8 @@ export async function decideGrant(trx: Trx, org: OrganisationRef, id: string, de
     decision.kind === 'approve' ? sql`approval_state = 'approved'`
     : decision.kind === 'deny' ? sql`approval_state = 'denied', deny_reason = ${decision.reason}`
     : sql`revoked_at = statement_timestamp(), revoke_reason = ${decision.reason}`;
-  if (decision.kind === 'revoke' && (before.state === 'revoked' || before.state === 'denied')) {
-    throw new RefusedError(`grant ${id} is already ${before.state}`);
+  if (decision.kind === 'revoke' && ['revoked', 'denied', 'expired'].includes(before.state)) {
+    throw new RefusedError(`grant ${id} has already ${before.state === 'expired' ? 'expired' : `been ${before.state}`}`);
   }
   await sql`update public.role_assignments set ${set} where org_id = ${org.id}::uuid and id = ${id}::uuid`.execute(trx);
   const after = await readGrant(trx, org, id);

@@ -77,17 +77,19 @@ export async function whoCouldSee(
     )
     select l.id, l.role, l.user_org_id, l.user_id, l.site_id, l.starts_at, l.expires_at, l.ticket, u.email, u.full_name,
       case
-        when ${child}::uuid is null then true
         when l.role = any (${[...WHOLE_SITE_ROLES]}::text[]) then true
+        -- A teacher sees the children of the classes they teach; a guardian their own children.
         when l.role = 'teacher' then exists (
           select 1 from public.group_memberships m
           join public.group_memberships c on c.org_id = m.org_id and c.site_id = m.site_id and c.group_id = m.group_id
           where m.org_id = ${org.id}::uuid and m.site_id = ${site.id}::uuid and l.user_org_id = m.org_id and m.staff_id = l.user_id
-            and m.role in ('teacher', 'assistant') and c.child_id = ${child}::uuid
+            and m.role in ('teacher', 'assistant') and c.child_id is not null
+            and (${child}::uuid is null or c.child_id = ${child}::uuid)
             and m.created_at <= ${t}::timestamptz and c.created_at <= ${t}::timestamptz)
         when l.role = 'guardian' then exists (
           select 1 from public.guardianships g
-          where g.org_id = ${org.id}::uuid and g.site_id = ${site.id}::uuid and g.child_id = ${child}::uuid
+          where g.org_id = ${org.id}::uuid and g.site_id = ${site.id}::uuid
+            and (${child}::uuid is null or g.child_id = ${child}::uuid)
             and l.user_org_id = g.org_id and g.guardian_id = l.user_id and g.created_at <= ${t}::timestamptz)
         else false
       end as sees_child

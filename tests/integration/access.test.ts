@@ -208,10 +208,73 @@ describe('time-boxed access, with the real clock', () => {
   });
 });
 
+describe('what an independent review tried (regression tests)', () => {
+  it('an approver cannot rewrite the time box, and nobody can end a grant in the past', async () => {
+    const g = JSON.parse((await grant('trustctl_test_op', ['--site', 'ash-primary', '--user', 'lee.support@platform.example.com', '--role', 'safeguarding_lead', '--for', '1h', '--starts', new Date(Date.now() + 600_000).toISOString()], 'SUP-400', 'Review')).stdout);
+    expect(g.state).toBe('pending');
+    await expect(asOperator('trustctl_test_op2', (c) => c.query(
+      `update role_assignments set approval_state = 'approved', starts_at = '2020-01-01', expires_at = null where id = $1`, [g.id]))).rejects.toMatchObject({ code: 'TC024' });
+    const standing = (await db.admin.query(`select id from role_assignments where org_id = $1 and expires_at is null and role = 'senco' limit 1`, [OAK])).rows[0].id;
+    await expect(asOperator('trustctl_test_op', (c) => c.query(
+      `update role_assignments set expires_at = starts_at + interval '1 microsecond' where id = $1`, [standing]))).rejects.toMatchObject({ code: 'TC024' });
+    // Ending it later today is fine.
+    await asOperator('trustctl_test_op', (c) => c.query(`update role_assignments set expires_at = now() + interval '1 hour' where id = $1`, [standing]));
+  });
+
+  it('only the organisation’s own users and platform support staff get access', async () => {
+    const acornsStaff = (await db.admin.query(`select id from users where org_id = $1 and kind = 'staff' limit 1`, [ACORNS])).rows[0].id;
+    await expect(asOperator('trustctl_test_op', (c) => c.query(
+      `insert into role_assignments (org_id, site_id, user_org_id, user_id, role, reason, ticket, expires_at)
+       values ($1, $2, $3, $4, 'office', 'x', 'SUP-1', now() + interval '1 hour')`, [OAK, ASH_PRIMARY, ACORNS, acornsStaff]))).rejects.toMatchObject({ code: 'TC022' });
+  });
+
+  it('the platform’s request path cannot forge, backdate, rewrite or delete grant history', async () => {
+    const admin = demoId('staff:oak-primary:site_admin:1');
+    const colleague = demoId('staff:oak-primary:office:1');
+    const asAdmin = <T>(fn: (c: pg.Client) => Promise<T>) => db.inTransaction('trustctl_test_app', { 'app.user_id': admin }, fn);
+    const ins = (extra: string, vals: unknown[]) => asAdmin((c) =>
+      c.query(`insert into role_assignments (org_id, site_id, user_org_id, user_id, role${extra}) values ($1, $2, $1, $3, 'teacher'${vals.length ? ', $4' : ''})`, [OAK, OAK_PRIMARY, colleague, ...vals]));
+    await expect(ins(', approved_by', ['trustctl_test_op2'])).rejects.toMatchObject({ code: 'TC024' });
+    await expect(ins(', starts_at', ['2020-01-01'])).rejects.toMatchObject({ code: 'TC022' });
+    const made = await db.inTransaction('trustctl_test_app', { 'app.user_id': admin }, (c) =>
+      c.query(`insert into role_assignments (org_id, site_id, user_org_id, user_id, role, granted_by_session, created_at)
+               values ($1, $2, $1, $3, 'teacher', gen_random_uuid(), '2020-01-01') returning granted_by_session, created_at > now() - interval '1 minute' as fresh`, [OAK, OAK_PRIMARY, colleague]));
+    expect(made.rows[0]).toEqual({ granted_by_session: null, fresh: true });
+    const teacherGrant = (await db.admin.query(`select id from role_assignments where org_id = $1 and site_id = $2 and role = 'teacher' limit 1`, [OAK, OAK_PRIMARY])).rows[0].id;
+    await expect(asAdmin((c) => c.query(`delete from role_assignments where id = $1`, [teacherGrant]))).rejects.toMatchObject({ code: 'TC024' });
+    await expect(asAdmin((c) => c.query(`update role_assignments set role = 'office' where id = $1`, [teacherGrant]))).rejects.toMatchObject({ code: 'TC024' });
+  });
+
+  it('a second operator must agree after the grantor loosened the policy, or when access would run past the maximum', async () => {
+    const loosen = await cli('trustctl_test_op', ['--reason', 'Loosen', 'access', 'policy', 'set', '--org', 'oak-trust', '--role', 'senco', '--max-duration', '90d', '--ticket-pattern', '.*']);
+    expect(loosen.code).toBe(0);
+    const mine = JSON.parse((await grant('trustctl_test_op', ['--site', 'ash-primary', '--user', 'pat.support@platform.example.com', '--role', 'senco', '--for', '30d'], 'anything')).stdout);
+    expect(mine.state).toBe('pending');
+    const theirs = JSON.parse((await grant('trustctl_test_op2', ['--site', 'ash-primary', '--user', 'pat.support@platform.example.com', '--role', 'senco', '--for', '1h'], 'anything')).stdout);
+    expect(theirs.state).toBe('active');
+    // Chained: 8h of office, then 8h more, is past the 8h maximum: the extension waits for approval.
+    const first = JSON.parse((await grant('trustctl_test_op', ['--site', 'oak-primary', '--user', 'lee.support@platform.example.com', '--role', 'office', '--for', '8h'])).stdout);
+    expect(first.state).toBe('active');
+    const more = await cli('trustctl_test_op', ['--reason', 'More time', 'access', 'extend', first.id, '--org', 'oak-trust', '--for', '8h']);
+    expect(JSON.parse(more.stdout).state).toBe('pending');
+  });
+
+  it('a class taught by a same-id user of another organisation opens nothing to the support person', async () => {
+    const copy = demoId('doctor-test:copycat');
+    await db.admin.query(`insert into users (org_id, site_id, id, kind, email, full_name) values ($1, $2, $3, 'staff', 'copy2@oak.example', 'Copy')`, [OAK, ASH_PRIMARY, LEE]);
+    await db.admin.query(`insert into groups (org_id, site_id, id, name, kind) values ($1, $2, $3, 'Copy class', 'class')`, [OAK, ASH_PRIMARY, copy]);
+    await db.admin.query(`insert into group_memberships (org_id, site_id, group_id, staff_id, role) values ($1, $2, $3, $4, 'teacher')`, [OAK, ASH_PRIMARY, copy, LEE]);
+    await db.admin.query(`insert into group_memberships (org_id, site_id, group_id, child_id, role) select org_id, site_id, $3, id, 'member' from children where org_id = $1 and site_id = $2 limit 3`, [OAK, ASH_PRIMARY, copy]);
+    const t = await grant('trustctl_test_op', ['--site', 'ash-primary', '--user', 'lee.support@platform.example.com', '--role', 'teacher', '--for', '1h']);
+    expect(JSON.parse(t.stdout).state).toBe('active');
+    expect(await childrenSeen(PLATFORM, LEE, OAK, ASH_PRIMARY)).toBe(0);
+  });
+});
+
 describe('who could see a child', () => {
   it('agrees with what each user sees as app_user, for every user with a grant in the organisation', async () => {
     // A live support grant, an expired one, and a teacher: who must match observation exactly.
-    await grant('trustctl_test_op', ['--site', 'oak-primary', '--user', PAT, '--role', 'senco', '--for', '1h']);
+    await grant('trustctl_test_op2', ['--site', 'oak-primary', '--user', 'pat.support@platform.example.com', '--role', 'senco', '--for', '1h']);
     const child = (await db.admin.query(
       `select c.child_id from group_memberships c where c.org_id = $1 and c.site_id = $2 and c.child_id is not null
        and exists (select 1 from guardianships g where g.org_id = c.org_id and g.child_id = c.child_id) order by c.child_id limit 1`,
@@ -290,7 +353,7 @@ describe('standing roles and access policies', () => {
     expect((await set(['--role', 'office', '--ticket-pattern', '(['])).code).toBe(2);
     expect((await set(['--role', 'safeguarding_lead', '--no-sensitive'])).code).toBe(2);
     expect((await set(['--role', 'office', '--max-duration', '200d'])).code).toBe(2);
-    const events = await db.admin.query(`select count(*)::int as n from audit_events where action = 'access_policies.update' and org_id = $1`, [OAK]);
+    const events = await db.admin.query(`select count(*)::int as n from audit_events where action = 'access_policies.update' and org_id = $1 and target_id = 'office'`, [OAK]);
     expect(events.rows[0].n).toBe(1);
   });
 });
