@@ -74,14 +74,15 @@ export function renderTour(
   );
   if (doctor.probe?.home) {
     lines.push(
-      `   as a synthetic user of ${doctor.probe.home} and as an operator without a session, ${doctor.probe.attempts} attempts ` +
-        `to read, update, delete or insert another tenant’s rows: ${doctor.probe.crossed} succeeded.`,
+      `   as ${doctor.probe.personas.length} personas (synthetic people at ${doctor.probe.home}, operators with no, a made-up and a scoped session), ` +
+        `${doctor.probe.attempts} attempts to read, insert, update or delete another tenant’s rows: ${doctor.probe.crossed} succeeded.`,
     );
   }
   const s = doctor.summary;
+  const accepted = doctor.findings.filter((f) => f.severity === 'info' && f.problem.includes('— accepted (')).length;
   lines.push(
     s.error === 0
-      ? `   ${s.error} errors, ${s.warn} warnings, ${s.info} accepted exception(s) (docs/doctor.md#accepted-findings).`
+      ? `   ${s.error} errors, ${s.warn} warnings; ${accepted} exceptions accepted in the catalog (reviewed definer functions, two keys: docs/doctor.md#accepted-findings).`
       : `   ${s.error} ERROR(S): ${doctor.findings.filter((f) => f.severity === 'error').slice(0, 3).map((f) => `${f.code} ${f.object}`).join('; ')}`,
   );
   lines.push('');
