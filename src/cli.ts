@@ -12,6 +12,7 @@ import { registerDoctorCommand } from './commands/doctor.js';
 import { registerOperatorCommands } from './commands/operator/index.js';
 import { registerOrgCommands } from './commands/org/index.js';
 import { registerRolesCommands } from './commands/roles/index.js';
+import { registerHoldCommands, registerRetentionCommands } from './commands/retention/index.js';
 import { registerSessionCommands } from './commands/session/index.js';
 
 import { VERSION } from './version.js';
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
     .option('--reason <text>', 'why you are doing this; recorded with the operator session in the audit trail')
     .option('--ticket <ref>', 'ticket reference for the operator session')
     .option('--json', 'machine-readable output on stdout')
-    .option('-y, --yes', 'confirm destructive actions without a prompt (no command is destructive yet)')
+    .option('-y, --yes', 'confirm destructive actions (retention sweep) without a prompt')
     .option('--verbose', 'show stack traces on errors')
     .option('--log-file <path>', 'write structured JSON logs (pino) to this file')
     .option('--log-level <level>', 'log level: fatal, error, warn, info, debug, trace (logs go to stderr without --log-file)')
@@ -48,6 +49,8 @@ export function buildProgram(): Command {
   registerAuditCommands(program);
   registerRolesCommands(program);
   registerAccessCommands(program);
+  registerRetentionCommands(program);
+  registerHoldCommands(program);
   registerSessionCommands(program);
   registerDoctorCommand(program);
   registerDemoCommand(program);

@@ -71,6 +71,17 @@ export interface TableMap {
   readonly auditTrail?: true;
 }
 
+/**
+ * Retention clocks derived from the row's child rather than read from a
+ * column of the row: the day the child left, and their 25th birthday.
+ */
+export const DERIVED_CLOCKS = {
+  child_left_on: 'the day the child left (children.left_on)',
+  child_25th_birthday: 'the child’s 25th birthday (children.date_of_birth + 25 years)',
+} as const;
+export type DerivedClock = keyof typeof DERIVED_CLOCKS;
+export const isDerivedClock = (clock: string): clock is DerivedClock => clock in DERIVED_CLOCKS;
+
 const include: DsarTreatment = { kind: 'include' };
 const exclude = (reason: string): DsarTreatment => ({ kind: 'exclude', reason });
 const site = { org: 'org_id', site: 'site_id' } as const;
@@ -153,7 +164,7 @@ export const dataMap: readonly TableMap[] = [
       { column: 'child_id', kind: 'child', relation: 'about' },
       { column: 'guardian_id', kind: 'guardian', relation: 'is' },
     ],
-    retention: { category: 'pupil_record', clock: 'created_at' },
+    retention: { category: 'pupil_record', clock: 'child_left_on' },
     dsar: include,
     erasure: { row: 'delete', columns: {} },
   },

@@ -1,7 +1,7 @@
 // The doctor's catalog checks (docs/doctor.md): pure functions of one
 // catalog snapshot, so a run is a single consistent read and the output is
 // stable.
-import { dataMap, type TableMap } from '../datamap/index.js';
+import { dataMap, isDerivedClock, type TableMap } from '../datamap/index.js';
 import type { Catalog, CatalogRole, CatalogTable } from './catalog.js';
 import { acceptedBy, finding, type Finding } from './findings.js';
 import { directParent, functionCalls } from './node-tree.js';
@@ -401,7 +401,7 @@ export function mappedColumns(m: TableMap): string[] {
     m.idColumn,
     ...m.subjects.flatMap((s) => [s.column, ...(s.orgColumn ? [s.orgColumn] : [])]),
     ...Object.keys(m.erasure.columns),
-    ...(m.retention && m.retention.clock !== 'child_25th_birthday' ? [m.retention.clock] : []),
+    ...(m.retention && !isDerivedClock(m.retention.clock) ? [m.retention.clock] : []),
     ...(m.order ?? []),
     ...(m.tenantKey ? [m.tenantKey.org, ...(m.tenantKey.site ? [m.tenantKey.site] : [])] : []),
     ...(m.dsar.kind === 'include' && m.dsar.withhold ? [m.dsar.withhold.column] : []),

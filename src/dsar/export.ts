@@ -333,6 +333,7 @@ async function accountTable(
 
 const CLOCK_PHRASES: Record<string, string> = {
   child_25th_birthday: 'the child’s 25th birthday',
+  child_left_on: 'the day the child left',
   session_date: 'the day of the session',
   occurred_at: 'the day it happened',
   checked_in_at: 'the day of the check-in',

@@ -1,0 +1,308 @@
+// retention sweep (docs/retention.md#sweep): per organisation, under an
+// advisory lock held on one connection for the whole sweep, and per site,
+// category and table with a policy, keyset batches of rows past the cut-off
+// and not held. Each batch is one short transaction (lock_timeout, FOR UPDATE
+// SKIP LOCKED): archive the rows, delete or anonymise them, advance the run's
+// cursor. A run killed at any moment is resumed by the next sweep with the
+// same cut-off, so the end state is the one an uninterrupted run reaches.
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { setOperatorContext } from '../db/operator-session.js';
+import { RefusedError } from '../errors.js';
+import { anonymisedSql, clockSql, heldSql, retentionCategories, REDACTED, type CategoryTable, type RetentionAction } from './categories.js';
+import { tableClock } from './plan.js';
+import { isDerivedClock } from '../datamap/index.js';
+
+type Trx = Transaction<Database>;
+
+/** Categories a sweep does not touch yet, and why. */
+export const NOT_SWEPT: Readonly<Record<string, string>> = {
+  access: 'role grants are kept as history for trustctl access who (docs/access.md)',
+  audit_events: 'the audit trail is pruned only by whole sealed prefixes; not in this version of the sweep',
+};
+/** Deleting or archiving these would break the rows that refer to them. */
+const REFERENCED: Readonly<Record<string, string>> = {
+  pupil_record: 'children are referenced by attendance, notes, media and more: sweep those categories, or anonymise',
+};
+
+export interface UnitReport {
+  readonly site: string | null;
+  readonly category: string;
+  readonly table: string;
+  readonly action: RetentionAction | 'skipped';
+  readonly runId: string | null;
+  readonly resumed: boolean;
+  readonly cutoff: string | null;
+  readonly swept: number;
+  readonly held: number;
+  /** Due rows still there at the end: locked by someone else, or arrived meanwhile; the next sweep takes them. */
+  readonly remaining: number;
+  readonly batches: number;
+  readonly longestBatchMs: number;
+  readonly status: 'completed' | 'interrupted' | 'failed' | 'skipped';
+  readonly note: string | null;
+}
+
+export interface SweepOptions {
+  readonly categories?: readonly string[];
+  readonly batchSize: number;
+  /** Stop (interrupted, resumable) after this long. */
+  readonly maxDurationMs?: number;
+  readonly onProgress?: (p: { unit: string; swept: number; total: number }) => void;
+}
+
+interface Unit {
+  siteId: string | null;
+  siteSlug: string | null;
+  category: string;
+  table: CategoryTable;
+  action: RetentionAction;
+  keepFor: string;
+}
+
+async function units(trx: Trx, orgId: string, categories?: readonly string[]): Promise<Array<Unit | (Omit<Unit, 'action' | 'table'> & { table: CategoryTable; skip: string })>> {
+  const policies = await sql<{ site_id: string | null; category: string; keep_for: string; clock: string; action: RetentionAction }>`
+    select site_id, category, keep_for::text as keep_for, clock, action from public.retention_policies where org_id = ${orgId}::uuid`.execute(trx);
+  const sites = await sql<{ site_id: string; slug: string }>`select site_id, slug from public.sites where org_id = ${orgId}::uuid order by slug`.execute(trx);
+  const cols = await sql<{ table_name: string; column_name: string }>`select table_name, column_name from information_schema.columns where table_schema = 'public'`.execute(trx);
+  const out: Array<Unit | (Omit<Unit, 'action' | 'table'> & { table: CategoryTable; skip: string })> = [];
+  for (const category of retentionCategories()) {
+    if (categories && categories.length > 0 && !categories.includes(category.name)) continue;
+    const orgPolicy = policies.rows.find((p) => p.site_id === null && p.category === category.name);
+    for (const scope of [...sites.rows.map((s) => ({ siteId: s.site_id as string | null, slug: s.slug as string | null })), { siteId: null, slug: null }]) {
+      const own = scope.siteId ? policies.rows.find((p) => p.site_id === scope.siteId && p.category === category.name) : undefined;
+      const policy = own ?? orgPolicy;
+      if (!policy) continue;
+      for (const base of category.tables) {
+        const table = tableClock(base, policy.clock, cols.rows.filter((c) => c.table_name === base.table).map((c) => c.column_name));
+        const common = { siteId: scope.siteId, siteSlug: scope.slug, category: category.name, table, keepFor: policy.keep_for };
+        const skip = NOT_SWEPT[category.name] ?? (policy.action !== 'anonymise' ? REFERENCED[category.name] : undefined);
+        out.push(skip ? { ...common, skip } : { ...common, action: policy.action });
+      }
+    }
+  }
+  return out;
+}
+
+function scopeSql(u: { siteId: string | null }, orgId: string) {
+  return sql`t.org_id = ${orgId}::uuid and ${u.siteId ? sql`t.site_id = ${u.siteId}::uuid` : sql`t.site_id is null`}`;
+}
+
+function dueSql(u: Unit, orgId: string, cutoff: string) {
+  return sql`${scopeSql(u, orgId)} and ${clockSql(u.table)} <= ${cutoff}::timestamptz and not ${heldSql(u.table, u.category)}
+    ${u.action === 'anonymise' ? sql`and not ${anonymisedSql(u.table)}` : sql``}`;
+}
+
+function anonymiseSet(table: CategoryTable) {
+  return sql.join(
+    Object.entries(table.anonymise).map(([column, how]) => {
+      const c = sql.ref(column);
+      if (how === 'null') return sql`${c} = null`;
+      if (how === 'generalise_date') return sql`${c} = date_trunc('year', ${c})::date`;
+      return sql`${c} = case when ${c} is null then null else ${REDACTED} end`;
+    }),
+  );
+}
+
+/**
+ * The keyset order: the clock column itself (so its index serves the batch
+ * query) and the id; derived clocks fall back to the clock expression.
+ */
+async function keysetOf(trx: Trx, table: CategoryTable): Promise<{ key: ReturnType<typeof clockSql>; cast: string }> {
+  if (isDerivedClock(table.clock)) return { key: clockSql(table), cast: 'timestamptz' };
+  const r = await sql<{ t: string }>`select format_type(a.atttypid, a.atttypmod) as t from pg_attribute a
+    where a.attrelid = ${`public.${table.table}`}::regclass and a.attname = ${table.clock}`.execute(trx);
+  return { key: sql`t.${sql.ref(table.clock)}`, cast: r.rows[0]!.t };
+}
+
+/** Self-referencing foreign key columns (a correction naming the row it corrects): kept in the same batch. */
+async function selfReferences(trx: Trx, table: string): Promise<string[]> {
+  const r = await sql<{ column: string }>`
+    select a.attname as column from pg_constraint k
+    join pg_attribute a on a.attrelid = k.conrelid and a.attnum = k.conkey[array_length(k.conkey, 1)]
+    where k.contype = 'f' and k.conrelid = ${`public.${table}`}::regclass and k.confrelid = k.conrelid`.execute(trx);
+  return r.rows.map((x) => x.column);
+}
+
+/**
+ * Sweeps one organisation. `db` must be bound to one connection
+ * (Kysely.connection()), which holds the organisation's advisory lock.
+ */
+export async function sweepOrganisation(
+  db: Kysely<Database>,
+  session: { readonly id: string },
+  org: { readonly id: string; readonly slug: string },
+  options: SweepOptions,
+): Promise<UnitReport[]> {
+  const locked = await sql<{ ok: boolean }>`select pg_try_advisory_lock(hashtextextended(${`trustctl.retention.${org.id}`}, 0)) as ok`.execute(db);
+  if (!locked.rows[0]?.ok) {
+    throw new RefusedError(`a retention sweep is already running for ${org.slug}`, 'Wait for it to finish (trustctl retention plan shows what is left), then run again');
+  }
+  const started = Date.now();
+  const inTrx = <T>(fn: (trx: Trx) => Promise<T>): Promise<T> =>
+    db.transaction().execute(async (trx) => {
+      await setOperatorContext(trx, session.id);
+      await sql`set local lock_timeout = '2s'`.execute(trx);
+      return fn(trx);
+    });
+  const reports: UnitReport[] = [];
+  try {
+    const list = await inTrx((trx) => units(trx, org.id, options.categories));
+    for (const u of list) {
+      const base = { site: u.siteSlug, category: u.category, table: u.table.table };
+      if ('skip' in u) {
+        reports.push({ ...base, action: 'skipped', runId: null, resumed: false, cutoff: null, swept: 0, held: 0, remaining: 0, batches: 0, longestBatchMs: 0, status: 'skipped', note: u.skip });
+        continue;
+      }
+      if (options.maxDurationMs !== undefined && Date.now() - started > options.maxDurationMs) {
+        reports.push({ ...base, action: u.action, runId: null, resumed: false, cutoff: null, swept: 0, held: 0, remaining: 0, batches: 0, longestBatchMs: 0, status: 'interrupted', note: 'not started: --max-duration reached' });
+        continue;
+      }
+      reports.push(await sweepUnit(inTrx, session, org, u, options, started));
+    }
+  } finally {
+    await sql`select pg_advisory_unlock(hashtextextended(${`trustctl.retention.${org.id}`}, 0))`.execute(db);
+  }
+  return reports;
+}
+
+async function sweepUnit(
+  inTrx: <T>(fn: (trx: Trx) => Promise<T>) => Promise<T>,
+  session: { readonly id: string },
+  org: { readonly id: string; readonly slug: string },
+  u: Unit,
+  options: SweepOptions,
+  started: number,
+): Promise<UnitReport> {
+  const label = `${org.slug}/${u.siteSlug ?? '(organisation)'} ${u.category} ${u.table.table}`;
+  // Resume an unfinished run (same cut-off, from its cursor), or start one.
+  const run = await inTrx(async (trx) => {
+    const open = await sql<{ id: string; cutoff: Date; cursor: { clock: string; id: string } | null; counts: Record<string, number> }>`
+      select id, cutoff, cursor, counts from public.retention_runs
+      where org_id = ${org.id}::uuid and site_id is not distinct from ${u.siteId}::uuid and category = ${u.category}
+        and table_name = ${u.table.table} and status in ('running', 'interrupted') for update`.execute(trx);
+    if (open.rows[0]) {
+      await sql`update public.retention_runs set status = 'running', operator_session_id = ${session.id}::uuid
+        where org_id = ${org.id}::uuid and id = ${open.rows[0].id}::uuid`.execute(trx);
+      return { ...open.rows[0], resumed: true };
+    }
+    const made = await sql<{ id: string; cutoff: Date }>`
+      insert into public.retention_runs (org_id, site_id, category, table_name, action, status, cutoff, counts, operator_session_id)
+      values (${org.id}::uuid, ${u.siteId}::uuid, ${u.category}, ${u.table.table}, ${u.action}, 'running',
+        statement_timestamp() - ${u.keepFor}::interval, '{}', ${session.id}::uuid)
+      returning id, cutoff`.execute(trx);
+    return { ...made.rows[0]!, cursor: null, counts: {} as Record<string, number>, resumed: false };
+  });
+  const cutoff = run.cutoff.toISOString();
+  const t = sql.table(`public.${u.table.table}`).as('t');
+  const { held, due } = await inTrx(async (trx) => {
+    const r = await sql<{ held: string; due: string }>`
+      select count(*) filter (where ${heldSql(u.table, u.category)}) as held, count(*) filter (where not ${heldSql(u.table, u.category)}) as due
+      from ${t} where ${scopeSql(u, org.id)} and ${clockSql(u.table)} <= ${cutoff}::timestamptz
+        ${u.action === 'anonymise' ? sql`and not ${anonymisedSql(u.table)}` : sql``}`.execute(trx);
+    return { held: Number(r.rows[0]!.held), due: Number(r.rows[0]!.due) };
+  });
+  const selfRefs = await inTrx((trx) => selfReferences(trx, u.table.table));
+  const keyset = await inTrx((trx) => keysetOf(trx, u.table));
+
+  let cursor = run.cursor;
+  let swept = Number(run.counts.swept ?? 0);
+  let batches = 0;
+  let longest = 0;
+  let status: UnitReport['status'] = 'completed';
+  let note: string | null = null;
+  for (;;) {
+    if (options.maxDurationMs !== undefined && Date.now() - started > options.maxDurationMs) {
+      status = 'interrupted';
+      note = '--max-duration reached; the next sweep resumes here';
+      break;
+    }
+    const t0 = Date.now();
+    let n: number;
+    try {
+      n = await inTrx(async (trx) => {
+        const after = cursor
+          ? sql`and (${keyset.key}, t.id) > (cast(${cursor.clock} as ${sql.raw(keyset.cast)}), ${cursor.id}::uuid)`
+          : sql``;
+        const batch = await sql<{ id: string; clock: string }>`
+          select t.id::text as id, ${keyset.key}::text as clock from ${t}
+          where ${dueSql(u, org.id, cutoff)} ${after}
+          order by ${keyset.key}, t.id limit ${options.batchSize}
+          for update of t skip locked`.execute(trx);
+        if (batch.rows.length === 0) return 0;
+        let ids = batch.rows.map((r) => r.id);
+        for (const col of selfRefs) {
+          // Rows that refer to these (corrections) go with them, when they are due too.
+          const extra = await sql<{ id: string }>`
+            select t.id::text as id from ${t} where ${dueSql(u, org.id, cutoff)} and t.${sql.ref(col)}::text = any (${ids}::text[])
+              and not (t.id::text = any (${ids}::text[])) for update of t`.execute(trx);
+          ids = [...ids, ...extra.rows.map((r) => r.id)];
+        }
+        const where = sql`org_id = ${org.id}::uuid and id::text = any (${ids}::text[])`;
+        if (u.action === 'archive') {
+          await sql`insert into ${sql.table(`archive.${u.table.table}`)} select t.*, statement_timestamp(), ${run.id}::uuid from ${t} where t.${where}`.execute(trx);
+        }
+        if (u.action === 'anonymise') {
+          await sql`update ${sql.table(`public.${u.table.table}`)} set ${anonymiseSet(u.table)} where ${where}`.execute(trx);
+        } else {
+          await sql`delete from ${sql.table(`public.${u.table.table}`)} where ${where}`.execute(trx);
+        }
+        const last = batch.rows[batch.rows.length - 1]!;
+        cursor = { clock: last.clock, id: last.id };
+        await sql`update public.retention_runs set cursor = ${JSON.stringify(cursor)}::jsonb,
+          counts = jsonb_build_object('swept', coalesce((counts->>'swept')::bigint, 0) + ${ids.length})
+          where org_id = ${org.id}::uuid and id = ${run.id}::uuid`.execute(trx);
+        return ids.length;
+      });
+    } catch (error) {
+      status = 'failed';
+      note = `${(error as { code?: string }).code ?? ''} ${(error as Error).message}`.trim();
+      await inTrx((trx) => sql`update public.retention_runs set status = 'failed', error = ${note}, finished_at = statement_timestamp()
+        where org_id = ${org.id}::uuid and id = ${run.id}::uuid`.execute(trx));
+      break;
+    }
+    longest = Math.max(longest, Date.now() - t0);
+    if (n === 0) break;
+    batches += 1;
+    swept += n;
+    options.onProgress?.({ unit: label, swept, total: swept + Math.max(0, due - (swept - Number(run.counts.swept ?? 0))) });
+  }
+
+  const remaining = await inTrx(async (trx) => {
+    const r = await sql<{ n: string }>`select count(*) as n from ${t} where ${dueSql(u, org.id, cutoff)}`.execute(trx);
+    return Number(r.rows[0]!.n);
+  });
+  if (status !== 'failed') {
+    await inTrx(async (trx) => {
+      const counts = { swept, held, remaining, batches, longest_batch_ms: longest };
+      await sql`update public.retention_runs set status = ${status}, counts = ${JSON.stringify(counts)}::jsonb,
+        finished_at = case when ${status} = 'completed' then statement_timestamp() end
+        where org_id = ${org.id}::uuid and id = ${run.id}::uuid`.execute(trx);
+    });
+  }
+  await inTrx((trx) =>
+    sql`select app.audit_record(${org.id}::uuid, ${u.siteId}::uuid, 'retention.sweep', 'retention_run', ${run.id}, '{}'::uuid[],
+      ${status === 'failed' ? 'failure' : 'success'}, ${JSON.stringify({
+        category: u.category, table: u.table.table, action: u.action, cutoff, status, resumed: run.resumed,
+        swept, [u.action === 'archive' ? 'archived' : u.action === 'anonymise' ? 'anonymised' : 'deleted']: swept - Number(run.counts.swept ?? 0),
+        held, remaining, ...(note ? { note } : {}),
+      })}::jsonb)`.execute(trx),
+  );
+  return {
+    site: u.siteSlug,
+    category: u.category,
+    table: u.table.table,
+    action: u.action,
+    runId: run.id,
+    resumed: run.resumed,
+    cutoff,
+    swept,
+    held,
+    remaining,
+    batches,
+    longestBatchMs: longest,
+    status,
+    note,
+  };
+}
+

@@ -1,0 +1,208 @@
+// retention sweep against real data: rows past the cut-off go exactly as
+// the policy says, held rows and rows inside the window are untouched (row
+// by row), archive plus remaining equals the original, a second sweep
+// changes nothing, a sweep killed with SIGKILL and run again ends where an
+// uninterrupted one does, and writers running alongside lose nothing.
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { ACORNS, OAK, demoId } from '../support/demo-ids.js';
+
+const ASH = demoId('site:ash-primary');
+const ELM = demoId('site:elm-academy');
+const NURSERY = demoId('site:little-acorns-nursery');
+const HELD_CHILD = demoId('child:elm-academy:8');
+
+const sweep = (db: TestDatabase, args: string[], onSpawn?: (c: ChildProcess) => void) =>
+  runCli(['--database-url', db.url('trustctl_test_op'), '--json', ...args], onSpawn ? { onSpawn } : {});
+
+/** Every row of a table as md5(row json), keyed by id. */
+async function rows(db: TestDatabase, table: string, where = 'true', params: unknown[] = []): Promise<Map<string, string>> {
+  const r = await db.admin.query(`select id::text as id, md5(to_jsonb(t)::text) as h from ${table} t where ${where}`, params);
+  return new Map(r.rows.map((x) => [x.id, x.h]));
+}
+/** Archived rows, without the archive's own columns, in the same form. */
+async function archived(db: TestDatabase, table: string): Promise<Map<string, string>> {
+  const r = await db.admin.query(`select id::text as id, md5((to_jsonb(t) - 'archived_at' - 'run_id')::text) as h from archive.${table} t`);
+  return new Map(r.rows.map((x) => [x.id, x.h]));
+}
+
+/** The policies every test here sweeps with (replacing the demo's). */
+async function policies(db: TestDatabase): Promise<void> {
+  await db.admin.query(`delete from retention_policies`);
+  await db.admin.query(`insert into retention_policies (org_id, site_id, category, keep_for, clock, action) values
+    ($1, null, 'attendance', '1 year', 'session_date', 'archive'),
+    ($1, $2, 'attendance', '1 year', 'session_date', 'delete'),
+    ($3, null, 'wellbeing', '6 months', 'checked_in_at', 'anonymise')`, [OAK, ELM, ACORNS]);
+}
+
+describe('retention sweep', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await policies(db);
+  });
+  afterAll(() => db?.drop());
+
+  it('refuses without --yes when nobody can confirm, changing nothing', async () => {
+    const before = await db.admin.query(`select count(*)::int as n from attendance_records`);
+    const r = await sweep(db, ['retention', 'sweep', '--org', 'oak-trust']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/pass --yes to sweep/);
+    expect(r.stderr).toMatch(/Retention plan as of/);
+    expect((await db.admin.query(`select count(*)::int as n from attendance_records`)).rows[0]).toEqual(before.rows[0]);
+  });
+
+  it('archives, deletes and anonymises exactly what is due, and nothing held or inside the window', async () => {
+    const beforeAsh = await rows(db, 'attendance_records', `org_id = $1 and site_id = $2`, [OAK, ASH]);
+    const beforeElm = await rows(db, 'attendance_records', `org_id = $1 and site_id = $2`, [OAK, ELM]);
+    const dueAsh = await rows(db, 'attendance_records', `org_id = $1 and site_id = $2 and session_date + interval '1 year' <= now()`, [OAK, ASH]);
+    const dueElm = await rows(db, 'attendance_records', `org_id = $1 and site_id = $2 and session_date + interval '1 year' <= now() and child_id <> $3`, [OAK, ELM, HELD_CHILD]);
+    const heldElm = await rows(db, 'attendance_records', `org_id = $1 and site_id = $2 and session_date + interval '1 year' <= now() and child_id = $3`, [OAK, ELM, HELD_CHILD]);
+    expect(dueAsh.size).toBeGreaterThan(100);
+    expect(dueElm.size).toBeGreaterThan(100);
+    expect(heldElm.size).toBeGreaterThan(0);
+    const wellbeingDue = await rows(db, 'wellbeing_checkins', `org_id = $1 and checked_in_at + interval '6 months' <= now() and comment is not null`, [ACORNS]);
+    const wellbeingKept = await rows(db, 'wellbeing_checkins', `org_id = $1 and not (checked_in_at + interval '6 months' <= now() and comment is not null)`, [ACORNS]);
+    expect(wellbeingDue.size).toBeGreaterThan(0);
+
+    const r = await sweep(db, ['--yes', 'retention', 'sweep', '--org', 'oak-trust', '--org', 'little-acorns', '--batch-size', '300']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as Array<{ site: string | null; table: string; swept: number; held: number; status: string }>;
+    expect(report.every((u) => u.status === 'completed')).toBe(true);
+
+    // Ash (archive): due rows moved to the archive unchanged; the rest untouched.
+    const afterAsh = await rows(db, 'attendance_records', `org_id = $1 and site_id = $2`, [OAK, ASH]);
+    const arch = await archived(db, 'attendance_records');
+    for (const [id, h] of beforeAsh) {
+      if (dueAsh.has(id)) {
+        expect(afterAsh.has(id)).toBe(false);
+        expect(arch.get(id)).toBe(h);
+      } else {
+        expect(afterAsh.get(id)).toBe(h);
+      }
+    }
+    expect(afterAsh.size + [...arch.keys()].filter((id) => beforeAsh.has(id)).length).toBe(beforeAsh.size);
+    // Elm (delete, with a tribunal hold on one child): due rows gone, not archived; held rows and the window untouched.
+    const afterElm = await rows(db, 'attendance_records', `org_id = $1 and site_id = $2`, [OAK, ELM]);
+    for (const [id, h] of beforeElm) {
+      if (dueElm.has(id)) {
+        expect(afterElm.has(id)).toBe(false);
+        expect(arch.has(id)).toBe(false);
+      } else {
+        expect(afterElm.get(id)).toBe(h);
+      }
+    }
+    expect(report.find((u) => u.site === 'elm-academy' && u.table === 'attendance_records')).toMatchObject({ swept: dueElm.size, held: heldElm.size });
+    // Acorns wellbeing (anonymise): comments redacted, everything else as it was.
+    const redacted = await db.admin.query(`select count(*)::int as n from wellbeing_checkins where org_id = $1 and id::text = any ($2) and comment = '[redacted]'`, [ACORNS, [...wellbeingDue.keys()]]);
+    expect(redacted.rows[0].n).toBe(wellbeingDue.size);
+    const stillKept = await rows(db, 'wellbeing_checkins', `org_id = $1 and id::text = any ($2)`, [ACORNS, [...wellbeingKept.keys()]]);
+    expect(stillKept).toEqual(wellbeingKept);
+    // One audit event per run, with its counts.
+    const events = await db.admin.query(`select context from audit_events where action = 'retention.sweep' and org_id = $1 and site_id = $2`, [OAK, ELM]);
+    expect(events.rows.map((e) => e.context)).toContainEqual(expect.objectContaining({ table: 'attendance_records', action: 'delete', deleted: dueElm.size, held: heldElm.size }));
+  });
+
+  it('a second sweep changes nothing', async () => {
+    const before = [await rows(db, 'attendance_records'), await rows(db, 'wellbeing_checkins'), await archived(db, 'attendance_records')];
+    const r = await sweep(db, ['--yes', 'retention', 'sweep', '--org', 'oak-trust', '--org', 'little-acorns']);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as Array<{ swept: number }>).every((u) => u.swept === 0)).toBe(true);
+    expect([await rows(db, 'attendance_records'), await rows(db, 'wellbeing_checkins'), await archived(db, 'attendance_records')]).toEqual(before);
+  });
+});
+
+describe('a sweep killed mid-run', () => {
+  let killed: TestDatabase;
+  let reference: TestDatabase;
+  beforeAll(async () => {
+    [killed, reference] = await Promise.all([createTestDatabase(), createTestDatabase()]);
+    await Promise.all([policies(killed), policies(reference)]);
+  });
+  afterAll(async () => {
+    await Promise.all([killed?.drop(), reference?.drop()]);
+  });
+
+  it('with SIGKILL, then run again, ends exactly where an uninterrupted sweep does, archiving no row twice', async () => {
+    const args = ['--yes', 'retention', 'sweep', '--org', 'oak-trust', '--category', 'attendance', '--batch-size', '100'];
+    // Kill it once some batches have committed.
+    const first = sweep(killed, args, (child) => {
+      const timer = setInterval(async () => {
+        const done = await killed.admin.query(`select coalesce(sum((counts->>'swept')::int), 0)::int as n from retention_runs where status = 'running'`);
+        if (done.rows[0].n > 300) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+        }
+      }, 50);
+      child.on('exit', () => clearInterval(timer));
+    });
+    const r1 = await first;
+    expect(r1.code).toBeNull(); // killed by the signal
+    const mid = await killed.admin.query(`select status, (counts->>'swept')::int as swept from retention_runs where status = 'running'`);
+    expect(mid.rows.length).toBeGreaterThan(0);
+
+    const r2 = await sweep(killed, args);
+    expect(r2.code).toBe(0);
+    expect((JSON.parse(r2.stdout) as Array<{ resumed: boolean }>).some((u) => u.resumed)).toBe(true);
+    const r3 = await sweep(reference, args);
+    expect(r3.code).toBe(0);
+
+    expect(await rows(killed, 'attendance_records')).toEqual(await rows(reference, 'attendance_records'));
+    expect(await archived(killed, 'attendance_records')).toEqual(await archived(reference, 'attendance_records'));
+    const dupes = await killed.admin.query(`select count(*) - count(distinct id) as d from archive.attendance_records`);
+    expect(Number(dupes.rows[0].d)).toBe(0);
+    expect((await killed.admin.query(`select count(*)::int as n from retention_runs where status in ('running', 'interrupted')`)).rows[0].n).toBe(0);
+  });
+});
+
+describe('alongside other writers', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await policies(db);
+  });
+  afterAll(() => db?.drop());
+
+  it('neither deadlocks nor loses their writes, and a second sweep of the organisation is refused meanwhile', async () => {
+    const child = (await db.admin.query(`select id from children where org_id = $1 and site_id = $2 limit 1`, [OAK, ASH])).rows[0].id;
+    let stop = false;
+    const written: string[] = [];
+    const writer = db.withClient('admin', async (c) => {
+      let n = 0;
+      while (!stop) {
+        // New rows (inside the window) and updates of rows the sweep may be moving.
+        const ins = await c.query(`insert into attendance_records (org_id, site_id, child_id, session_date, session, status)
+          values ($1, $2, $3, current_date - ($4::int % 30), 'am', 'present') returning id::text`, [OAK, ASH, child, n]);
+        written.push(ins.rows[0].id);
+        await c.query(`update attendance_records set status = 'late' where id = (select id from attendance_records where org_id = $1 and site_id = $2 and session_date < current_date - interval '1 year' order by random() limit 1)`, [OAK, ASH]);
+        n += 1;
+      }
+      return n;
+    });
+    const running = sweep(db, ['--yes', 'retention', 'sweep', '--org', 'oak-trust', '--category', 'attendance', '--batch-size', '100']);
+    // Once the first holds the organisation's lock (its first run is recorded), start a second.
+    for (let i = 0; i < 200; i++) {
+      const open = await db.admin.query(`select count(*)::int as n from retention_runs where status = 'running'`);
+      if (open.rows[0].n > 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const second = await sweep(db, ['--yes', 'retention', 'sweep', '--org', 'oak-trust', '--category', 'attendance']);
+    const r = await running;
+    stop = true;
+    const n = await writer;
+    expect(r.code).toBe(0);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toMatch(/a retention sweep is already running for oak-trust/);
+    expect(n).toBeGreaterThan(5);
+    const kept = await db.admin.query(`select count(*)::int as n from attendance_records where id::text = any ($1)`, [written]);
+    expect(kept.rows[0].n).toBe(written.length);
+    // Whatever was locked or updated meanwhile is still due, and the next sweep takes it.
+    const again = await sweep(db, ['--yes', 'retention', 'sweep', '--org', 'oak-trust', '--category', 'attendance']);
+    expect(again.code).toBe(0);
+    const left = await db.admin.query(`select count(*)::int as n from attendance_records where org_id = $1 and site_id = $2 and session_date + interval '1 year' <= now()`, [OAK, ASH]);
+    expect(left.rows[0].n).toBe(0);
+  });
+});
