@@ -19,7 +19,8 @@ import { sql } from 'kysely';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({
   options: {
-    only: { type: 'string', default: 'dsar,audit,cli' },
+    only: { type: 'string', default: 'dsar,audit,sweep,cli' },
+    'sweep-rows': { type: 'string', default: '100000' },
     subjects: { type: 'string', default: '60' },
     'audit-events': { type: 'string', default: '1000000' },
     'no-write': { type: 'boolean', default: false },
@@ -278,6 +279,117 @@ async function benchAudit() {
   }
 }
 
+async function benchSweep() {
+  const { withAdminDb, withOperatorDb } = await dist('db/with-db.js');
+  const { withOperatorSession } = await dist('db/operator-session.js');
+  const { sweepOrganisation } = await dist('retention/sweep.js');
+  await ensureSeeded();
+  const n = Number(args['sweep-rows']);
+  // N attendance rows five years old at Ash Primary (swept, archive) and N at
+  // Oak Primary (the baseline: one DELETE). A 4-year policy makes only these due.
+  const ids = await withAdminDb(settings, async ({ pool }) => {
+    const org = (await pool.query(`select org_id from organisations where slug = 'oak-trust'`)).rows[0].org_id;
+    const site = async (slug) => (await pool.query(`select site_id from sites where org_id = $1 and slug = $2`, [org, slug])).rows[0].site_id;
+    const ash = await site('ash-primary');
+    const oak = await site('oak-primary');
+    await pool.query(`delete from archive.attendance_records where org_id = $1`, [org]);
+    await pool.query(`delete from retention_policies where org_id = $1 and category = 'attendance'`, [org]);
+    await pool.query(`insert into retention_policies (org_id, site_id, category, keep_for, clock, action) values ($1, $2, 'attendance', '4 years', 'session_date', 'archive')`, [org, ash]);
+    for (const s of [ash, oak]) {
+      await pool.query(`
+        insert into attendance_records (org_id, site_id, child_id, session_date, session, status)
+        select $1, $2, c.id, current_date - interval '5 years' - ((i / 120) || ' days')::interval, case when i % 2 = 0 then 'am' else 'pm' end, 'present'
+        from generate_series(1, $3::int) i
+        cross join lateral (select id from children where org_id = $1 and site_id = $2 order by id offset (i % 20) limit 1) c`, [org, s, n]);
+    }
+    await pool.query('vacuum analyze attendance_records');
+    return { org, ash, oak };
+  });
+
+  // Application writes: single-row inserts at Elm Academy, one at a time, each timed.
+  async function timedWrites(signal) {
+    return withAdminDb(settings, async ({ pool }) => {
+      const c = await pool.connect();
+      try {
+        const child = (await c.query(`select id, site_id from children where org_id = $1 and site_id not in ($2, $3) limit 1`, [ids.org, ids.ash, ids.oak])).rows[0];
+        const lat = [];
+        while (!signal.stop) {
+          const t0 = performance.now();
+          await c.query(`insert into attendance_records (org_id, site_id, child_id, session_date, session, status) values ($1, $2, $3, current_date, 'am', 'present')`, [ids.org, child.site_id, child.id]);
+          lat.push(performance.now() - t0);
+        }
+        return lat.sort((a, b) => a - b);
+      } finally {
+        c.release();
+      }
+    });
+  }
+  const idleSignal = { stop: false };
+  setTimeout(() => (idleSignal.stop = true), 5000);
+  const idle = await timedWrites(idleSignal);
+
+  const busySignal = { stop: false };
+  const busyRun = timedWrites(busySignal);
+  const t0 = performance.now();
+  const report = await withOperatorDb(settings, (db) =>
+    withOperatorSession(
+      db.kysely,
+      { reason: 'trustctl bench: retention sweep', orgSlugs: ['oak-trust'], command: 'bench/run.mjs' },
+      (session) =>
+        db.kysely.connection().execute((conn) =>
+          sweepOrganisation(conn, session, { id: ids.org, slug: 'oak-trust' }, { categories: ['attendance'], batchSize: 200 })),
+      { logger },
+    ),
+  );
+  const sweepSeconds = (performance.now() - t0) / 1000;
+  busySignal.stop = true;
+  const busy = await busyRun;
+  const unit = report.find((u) => u.site === 'ash-primary');
+  const swept = unit?.swept ?? 0;
+
+  const d0 = performance.now();
+  const deleted = await withAdminDb(settings, async ({ pool }) => {
+    const r = await pool.query(`delete from attendance_records where org_id = $1 and site_id = $2 and session_date <= current_date - interval '4 years'`, [ids.org, ids.oak]);
+    await pool.query(`delete from archive.attendance_records where org_id = $1`, [ids.org]);
+    await pool.query(`delete from retention_policies where org_id = $1 and site_id = $2 and category = 'attendance'`, [ids.org, ids.ash]);
+    return r.rowCount;
+  });
+  const deleteSeconds = (performance.now() - d0) / 1000;
+
+  const sweepRate = swept / sweepSeconds;
+  const deleteRate = deleted / deleteSeconds;
+  dataset += `; sweep bench: ${n.toLocaleString('en-GB')} due attendance rows at each of two sites`;
+  rows.push({
+    job: 'retention sweep',
+    measure: `rows/s with archive (${swept.toLocaleString('en-GB')} rows, batches of 200, audit capture on)`,
+    target: '≥ 0.5 × one DELETE',
+    result: `${Math.round(sweepRate).toLocaleString('en-GB')}/s`,
+    baseline: `${Math.round(deleteRate).toLocaleString('en-GB')}/s one \`DELETE … WHERE\` (${deleted.toLocaleString('en-GB')} rows)`,
+    ratio: ratio(sweepRate, deleteRate),
+    verdict: sweepRate >= 0.5 * deleteRate ? 'met' : `missed: ${(sweepRate / deleteRate).toFixed(2)}× (target 0.5×)`,
+  });
+  rows.push({
+    job: 'retention sweep',
+    measure: 'longest transaction (one batch)',
+    target: '≤ 250 ms',
+    result: ms(unit?.longestBatchMs ?? NaN),
+    baseline: `${ms(deleteSeconds * 1000)} the one DELETE`,
+    ratio: '—',
+    verdict: (unit?.longestBatchMs ?? Infinity) <= 250 ? 'met' : `missed by ${ms((unit?.longestBatchMs ?? 0) - 250)}`,
+  });
+  const p99busy = quantile(busy, 0.99);
+  const p99idle = quantile(idle, 0.99);
+  rows.push({
+    job: 'app writes during a sweep',
+    measure: `p99 latency of single-row inserts (${busy.length.toLocaleString('en-GB')} during, ${idle.length.toLocaleString('en-GB')} idle)`,
+    target: '≤ 2 × idle',
+    result: ms(p99busy),
+    baseline: `${ms(p99idle)} with no sweep`,
+    ratio: ratio(p99busy, p99idle),
+    verdict: p99busy <= 2 * p99idle ? 'met' : `missed: ${(p99busy / p99idle).toFixed(2)}× (target 2×)`,
+  });
+}
+
 function benchColdStart() {
   const runs = 21;
   const time = (argv) => {
@@ -313,7 +425,8 @@ const started = new Date();
 if (only.has('cli')) benchColdStart();
 if (only.has('dsar')) await benchDsar();
 if (only.has('audit')) await benchAudit();
-const pg = only.has('dsar') || only.has('audit') ? await postgresVersion() : 'n/a';
+if (only.has('sweep')) await benchSweep();
+const pg = only.has('dsar') || only.has('audit') || only.has('sweep') ? await postgresVersion() : 'n/a';
 const { runShutdownCleanups } = await dist('lifecycle.js');
 await runShutdownCleanups();
 

@@ -234,11 +234,12 @@ async function sweepUnit(
         for (const col of selfRefs) {
           // Rows that refer to these (corrections) go with them, when they are due too.
           const extra = await sql<{ id: string }>`
-            select t.id::text as id from ${t} where ${dueSql(u, org.id, cutoff)} and t.${sql.ref(col)}::text = any (${ids}::text[])
-              and not (t.id::text = any (${ids}::text[])) for update of t`.execute(trx);
+            select t.id::text as id from ${t} where ${dueSql(u, org.id, cutoff)} and t.${sql.ref(col)} = any (${ids}::uuid[])
+              and not (t.id = any (${ids}::uuid[])) for update of t`.execute(trx);
           ids = [...ids, ...extra.rows.map((r) => r.id)];
         }
-        const where = sql`org_id = ${org.id}::uuid and id::text = any (${ids}::text[])`;
+        // Compared as uuids, so the primary key's index finds them.
+        const where = sql`org_id = ${org.id}::uuid and id = any (${ids}::uuid[])`;
         if (u.action === 'archive') {
           await sql`insert into ${sql.table(`archive.${u.table.table}`)} select t.*, statement_timestamp(), ${run.id}::uuid from ${t} where t.${where}`.execute(trx);
         }

@@ -106,6 +106,38 @@ describe('retention sweep', () => {
     expect(events.rows.map((e) => e.context)).toContainEqual(expect.objectContaining({ table: 'attendance_records', action: 'delete', deleted: dueElm.size, held: heldElm.size }));
   });
 
+  it('exports the archive to JSON Lines with a manifest, verifies it, and purges exactly what it wrote', async () => {
+    const { mkdtemp, readFile, readdir } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { createHash } = await import('node:crypto');
+    const out = await mkdtemp(join(tmpdir(), 'trustctl-archive-'));
+    const before = await db.admin.query(`select id::text as id, to_jsonb(t) as row from archive.attendance_records t where org_id = $1`, [OAK]);
+    expect(before.rows.length).toBeGreaterThan(100);
+    const r = await sweep(db, ['retention', 'archive', 'export', '--org', 'oak-trust', '--out', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const res = JSON.parse(r.stdout);
+    expect(await readdir(out)).toEqual([res.dir.split('/').pop()]);
+    const manifestText = await readFile(join(res.dir, 'manifest.json'), 'utf8');
+    expect(createHash('sha256').update(manifestText).digest('hex')).toBe(res.manifestSha256);
+    const manifest = JSON.parse(manifestText);
+    expect(manifest.files.map((f: { name: string }) => f.name)).toEqual(['attendance_records.jsonl']);
+    const bytes = await readFile(join(res.dir, 'attendance_records.jsonl'));
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(manifest.files[0].sha256);
+    const lines = bytes.toString('utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
+    expect(new Map(lines.map((l) => [l.id, l]))).toEqual(new Map(before.rows.map((x) => [x.id, x.row])));
+    expect(res.purged).toBe(before.rows.length);
+    expect((await db.admin.query(`select count(*)::int as n from archive.attendance_records where org_id = $1`, [OAK])).rows[0].n).toBe(0);
+    const ev = await db.admin.query(`select context from audit_events where action = 'retention.archive_export' and org_id = $1`, [OAK]);
+    expect(ev.rows[0].context).toMatchObject({ purged: before.rows.length, manifest_sha256: res.manifestSha256 });
+    // Nothing left: a second export writes no file and purges nothing.
+    const again = JSON.parse((await sweep(db, ['retention', 'archive', 'export', '--org', 'oak-trust', '--out', out])).stdout);
+    expect(again).toMatchObject({ files: [], purged: 0 });
+    // A missing directory is refused, changing nothing.
+    expect((await sweep(db, ['retention', 'archive', 'export', '--org', 'oak-trust', '--out', join(out, 'nope')])).code).toBe(2);
+  });
+
   it('a second sweep changes nothing', async () => {
     const before = [await rows(db, 'attendance_records'), await rows(db, 'wellbeing_checkins'), await archived(db, 'attendance_records')];
     const r = await sweep(db, ['--yes', 'retention', 'sweep', '--org', 'oak-trust', '--org', 'little-acorns']);

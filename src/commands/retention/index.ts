@@ -6,6 +6,8 @@ import { orgScopeOptions, parseOrgScope, withScopedSession } from '../scope.js';
 import { inOrg } from '../access/index.js';
 import { renderHolds, renderPlan, renderPolicies } from './render.js';
 
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
 export function registerRetentionCommands(program: Command): void {
   const retention = program
     .command('retention')
@@ -74,6 +76,38 @@ export function registerRetentionCommands(program: Command): void {
     });
 
   registerSweep(retention);
+  retention
+    .command('archive')
+    .description('the archive schema, where archived rows wait to be exported')
+    .command('export')
+    .summary('write an organisation’s archived rows to JSON Lines with a manifest, verify, then purge them')
+    .description(
+      'write an organisation’s archived rows to DIR/archive-ORG-TIME/, one TABLE.jsonl per table (one row as JSON per line) and manifest.json (rows, bytes and SHA-256 of each file); the directory is written as .partial and renamed when complete. The files are read back and checked, and only then are exactly the exported rows purged from the archive schema (unless --no-purge). Audited with the manifest’s SHA-256.',
+    )
+    .requiredOption('--org <slug>', 'the organisation')
+    .requiredOption('--out <dir>', 'an existing directory for the export')
+    .option('--category <name>', 'only this category’s tables (repeatable)', collect, [])
+    .option('--no-purge', 'export only; keep the rows in the archive')
+    .action(async (opts: { org: string; out: string; category: string[]; purge: boolean }, cmd: Command) => {
+      const ctx = await commandContext(cmd);
+      const { findCategory } = await import('../../retention/categories.js');
+      const tables = opts.category.length > 0 ? opts.category.flatMap((c) => findCategory(c).tables.map((t) => t.table)) : null;
+      const { exportArchive } = await import('../../retention/archive-export.js');
+      const { findOrganisation } = await import('../../dsar/subject.js');
+      const { resolve } = await import('node:path');
+      const slug = parseSlug(opts.org);
+      const result = await withScopedSession(ctx, { orgSlugs: [slug], reason: ctx.options.reason ?? 'Retention: archive export' }, async (session) => {
+        const org = await session.transaction((trx) => findOrganisation(trx, slug));
+        return exportArchive(session, { id: org.id, slug }, resolve(opts.out), tables, { purge: opts.purge });
+      });
+      ctx.print(result, () =>
+        [
+          `Exported to ${result.dir} (manifest sha256 ${result.manifestSha256}):`,
+          ...result.files.map((f) => `  ${f.name.padEnd(28)} ${String(f.rows).padStart(9)} rows  ${f.sha256.slice(0, 16)}…`),
+          opts.purge ? `Verified; purged ${result.purged} row(s) from the archive.` : 'Verified; nothing purged (--no-purge).',
+        ].join('\n'),
+      );
+    });
   orgScopeOptions(
     retention
       .command('plan')
@@ -96,8 +130,6 @@ export function registerRetentionCommands(program: Command): void {
       ctx.print({ asOf: asOf.toISOString(), rows }, () => renderPlan(rows, asOf));
     });
 }
-
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 function registerSweep(retention: Command): void {
   orgScopeOptions(
