@@ -18,7 +18,6 @@ type Trx = Transaction<Database>;
 /** Categories a sweep does not touch yet, and why. */
 export const NOT_SWEPT: Readonly<Record<string, string>> = {
   access: 'role grants are kept as history for trustctl access who (docs/access.md)',
-  audit_events: 'the audit trail is pruned only by whole sealed prefixes; not in this version of the sweep',
 };
 /** Deleting or archiving these would break the rows that refer to them. */
 const REFERENCED: Readonly<Record<string, string>> = {
@@ -73,10 +72,19 @@ async function units(trx: Trx, orgId: string, categories?: readonly string[]): P
       const own = scope.siteId ? policies.rows.find((p) => p.site_id === scope.siteId && p.category === category.name) : undefined;
       const policy = own ?? orgPolicy;
       if (!policy) continue;
+      // The audit trail is pruned once per organisation, not per site.
+      if (category.name === 'audit_events' && scope.siteId && !own) continue;
       for (const base of category.tables) {
         const table = tableClock(base, policy.clock, cols.rows.filter((c) => c.table_name === base.table).map((c) => c.column_name));
         const common = { siteId: scope.siteId, siteSlug: scope.slug, category: category.name, table, keepFor: policy.keep_for };
-        const skip = NOT_SWEPT[category.name] ?? (policy.action !== 'anonymise' ? REFERENCED[category.name] : undefined);
+        const skip =
+          NOT_SWEPT[category.name] ??
+          (policy.action !== 'anonymise' ? REFERENCED[category.name] : undefined) ??
+          (category.name === 'audit_events' && scope.siteId
+            ? 'the audit trail is pruned per organisation, by sealed prefix: the organisation’s policy applies'
+            : category.name === 'audit_events' && policy.action !== 'delete'
+              ? 'the audit trail can only be pruned (delete); export it first with trustctl audit export'
+              : undefined);
         out.push(skip ? { ...common, skip } : { ...common, action: policy.action });
       }
     }
@@ -158,7 +166,7 @@ export async function sweepOrganisation(
         reports.push({ ...base, action: u.action, runId: null, resumed: false, cutoff: null, swept: 0, held: 0, remaining: 0, batches: 0, longestBatchMs: 0, status: 'interrupted', note: 'not started: --max-duration reached' });
         continue;
       }
-      reports.push(await sweepUnit(inTrx, session, org, u, options, started));
+      reports.push(u.category === 'audit_events' ? await pruneAuditTrail(inTrx, session, org, u) : await sweepUnit(inTrx, session, org, u, options, started));
     }
   } finally {
     await sql`select pg_advisory_unlock(hashtextextended(${`trustctl.retention.${org.id}`}, 0))`.execute(db);
@@ -307,3 +315,76 @@ async function sweepUnit(
   };
 }
 
+
+/**
+ * The audit_events category: the trail is pruned only by whole sealed
+ * prefixes, through a checkpoint (app.audit_prune), one checkpoint per
+ * transaction, up to the last checkpoint before the first event still inside
+ * the keep-for period. Any active hold on the organisation that could cover
+ * audit events (no category, or audit_events) stops pruning altogether.
+ */
+async function pruneAuditTrail(
+  inTrx: <T>(fn: (trx: Trx) => Promise<T>) => Promise<T>,
+  session: { readonly id: string },
+  org: { readonly id: string; readonly slug: string },
+  u: Unit,
+): Promise<UnitReport> {
+  const run = await inTrx(async (trx) => {
+    const made = await sql<{ id: string; cutoff: Date }>`
+      insert into public.retention_runs (org_id, site_id, category, table_name, action, status, cutoff, counts, operator_session_id)
+      values (${org.id}::uuid, null, 'audit_events', 'audit_events', 'delete', 'running', statement_timestamp() - ${u.keepFor}::interval, '{}', ${session.id}::uuid)
+      returning id, cutoff`.execute(trx);
+    return made.rows[0]!;
+  });
+  const cutoff = run.cutoff.toISOString();
+  const holds = await inTrx(async (trx) =>
+    Number((await sql<{ n: string }>`select count(*) as n from public.legal_holds where org_id = ${org.id}::uuid and released_at is null
+      and (category is null or category = 'audit_events')`.execute(trx)).rows[0]!.n));
+  let swept = 0;
+  let batches = 0;
+  let longest = 0;
+  let note: string | null = null;
+  let status: UnitReport['status'] = 'completed';
+  if (holds > 0) {
+    note = `${holds} legal hold(s) may cover audit events: nothing pruned`;
+  } else {
+    // The checkpoints that may be pruned through, oldest first.
+    const targets = await inTrx(async (trx) => {
+      const r = await sql<{ seq: string }>`
+        with first_kept as (
+          select min(x.chain_seq) as seq from public.audit_chain x
+          join public.audit_events e on e.org_id = x.org_id and e.id = x.event_id
+          where x.org_id = ${org.id}::uuid and e.occurred_at > ${cutoff}::timestamptz)
+        select distinct k.chain_seq::text as seq from public.audit_checkpoints k, first_kept f
+        where k.org_id = ${org.id}::uuid and k.chain_seq > 0
+          and k.chain_seq > coalesce((select max(a.chain_seq) from public.audit_anchors a where a.org_id = ${org.id}::uuid), 0)
+          and k.chain_seq < coalesce(f.seq, (select max(x.chain_seq) + 1 from public.audit_chain x where x.org_id = ${org.id}::uuid), 0)
+        order by 1`.execute(trx);
+      return r.rows.map((x) => x.seq).sort((a, b) => Number(a) - Number(b));
+    });
+    for (const seq of targets) {
+      const t0 = Date.now();
+      try {
+        const n = await inTrx(async (trx) => Number((await sql<{ n: string }>`select app.audit_prune(${org.id}::uuid, ${seq}::bigint) as n`.execute(trx)).rows[0]!.n));
+        swept += n;
+        batches += 1;
+      } catch (error) {
+        status = 'failed';
+        note = `${(error as { code?: string }).code ?? ''} ${(error as Error).message}`.trim();
+        break;
+      }
+      longest = Math.max(longest, Date.now() - t0);
+    }
+  }
+  await inTrx(async (trx) => {
+    await sql`update public.retention_runs set status = ${status}, counts = ${JSON.stringify({ swept, held: holds, batches, longest_batch_ms: longest })}::jsonb,
+      finished_at = statement_timestamp(), error = ${status === 'failed' ? note : null}
+      where org_id = ${org.id}::uuid and id = ${run.id}::uuid`.execute(trx);
+    await sql`select app.audit_record(${org.id}::uuid, null, 'retention.sweep', 'retention_run', ${run.id}, '{}'::uuid[],
+      ${status === 'failed' ? 'failure' : 'success'}, ${JSON.stringify({ category: 'audit_events', table: 'audit_events', action: 'prune', cutoff, status, swept, held: holds, ...(note ? { note } : {}) })}::jsonb)`.execute(trx);
+  });
+  return {
+    site: null, category: 'audit_events', table: 'audit_events', action: 'delete', runId: run.id, resumed: false, cutoff,
+    swept, held: holds, remaining: 0, batches, longestBatchMs: longest, status, note,
+  };
+}

@@ -238,3 +238,43 @@ describe('alongside other writers', () => {
     expect(left.rows[0].n).toBe(0);
   });
 });
+
+describe('the audit_events category', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(() => db?.drop());
+
+  it('prunes the sealed trail through its last checkpoint before the cut-off, keeps it verifiable, and prunes nothing under a hold', async () => {
+    const op = (args: string[]) => sweep(db, ['--reason', 'retention test', ...args]);
+    expect((await op(['audit', 'seal', '--org', 'little-acorns'])).code).toBe(0);
+    const events = () => db.admin.query(`select count(*)::int as n from audit_events where org_id = $1`, [ACORNS]).then((r) => r.rows[0].n as number);
+    const sealedBefore = (await db.admin.query(`select max(chain_seq)::int as n from audit_chain where org_id = $1`, [ACORNS])).rows[0].n;
+    const before = await events();
+    await db.admin.query(`delete from retention_policies where org_id = $1`, [ACORNS]);
+    expect((await op(['retention', 'policy', 'set', '--org', 'little-acorns', '--category', 'audit_events', '--keep', '0d', '--action', 'delete'])).code).toBe(0);
+    // A hold that could cover audit events stops pruning.
+    const hold = JSON.parse((await op(['hold', 'add', '--org', 'little-acorns', '--category', 'audit_events'])).stdout);
+    const held = await op(['--yes', 'retention', 'sweep', '--org', 'little-acorns', '--category', 'audit_events']);
+    expect(held.code).toBe(0);
+    expect(JSON.parse(held.stdout)[0]).toMatchObject({ swept: 0, held: 1, status: 'completed' });
+    expect(await events()).toBeGreaterThanOrEqual(before);
+    expect((await op(['hold', 'release', hold.id, '--org', 'little-acorns'])).code).toBe(0);
+
+    const r = await op(['--yes', 'retention', 'sweep', '--org', 'little-acorns', '--category', 'audit_events']);
+    expect(r.code).toBe(0);
+    const unit = JSON.parse(r.stdout)[0];
+    expect(unit).toMatchObject({ category: 'audit_events', status: 'completed' });
+    expect(unit.swept).toBe(sealedBefore);
+    const anchor = (await db.admin.query(`select max(chain_seq)::int as n from audit_anchors where org_id = $1`, [ACORNS])).rows[0].n;
+    expect(anchor).toBe(sealedBefore);
+    // The trail still verifies from its new anchor, once the newest events are sealed too.
+    expect((await op(['audit', 'seal', '--org', 'little-acorns'])).code).toBe(0);
+    const v = await op(['audit', 'verify', '--org', 'little-acorns']);
+    expect(v.code).toBe(0);
+    // A second sweep prunes nothing more than what has been sealed and checkpointed since.
+    const again = JSON.parse((await op(['--yes', 'retention', 'sweep', '--org', 'little-acorns', '--category', 'audit_events'])).stdout)[0];
+    expect(again.status).toBe('completed');
+  });
+});
