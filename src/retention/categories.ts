@@ -111,7 +111,7 @@ export function anonymisedSql(table: CategoryTable): RawBuilder<boolean> {
   const parts = Object.entries(table.anonymise).map(([column, how]) => {
     const c = sql`t.${sql.ref(column)}`;
     if (how === 'null') return sql`${c} is null`;
-    if (how === 'generalise_date') return sql`(${c} is null or (extract(month from ${c}) = 1 and extract(day from ${c}) = 1))`;
+    if (how === 'generalise_date') return sql`(${c} is null or (extract(month from ${c}) = 12 and extract(day from ${c}) = 31))`;
     return sql`(${c} is null or ${c}::text = ${REDACTED})`;
   });
   return parts.length === 0 ? sql<boolean>`true` : sql<boolean>`(${sql.join(parts, sql` and `)})`;
@@ -122,4 +122,21 @@ export function keepForText(column: RawBuilder<unknown>): RawBuilder<string> {
   return sql<string>`coalesce(nullif(concat_ws(' ',
     nullif(extract(year from ${column})::int, 0) || 'y', nullif(extract(month from ${column})::int, 0) || 'mo',
     nullif(extract(day from ${column})::int, 0) || 'd'), ''), '0d')`;
+}
+
+/**
+ * Why a sweep would not apply this policy, or null. \`policy set\` refuses
+ * these, and a sweep skips them, saying why.
+ */
+export function sweepRefusal(category: string, action: RetentionAction, siteScoped: boolean): string | null {
+  if (category === 'access') return 'role grants are kept as history for trustctl access who (docs/access.md); they are not swept';
+  if (category === 'pupil_record' && action !== 'anonymise') {
+    return 'children are referenced by attendance, notes, media and more: sweep those categories, or anonymise';
+  }
+  if (category === 'media' && action !== 'anonymise') {
+    return 'deleting media rows would leave their files in storage; not until media files are removed with them';
+  }
+  if (category === 'audit_events' && siteScoped) return 'the audit trail is pruned per organisation, by sealed prefix: set the organisation’s policy';
+  if (category === 'audit_events' && action !== 'delete') return 'the audit trail can only be pruned (delete); export it first with trustctl audit export';
+  return null;
 }

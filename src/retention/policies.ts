@@ -7,7 +7,7 @@ import type { OrganisationRef } from '../dsar/subject.js';
 import type { SiteRef } from '../access/grants.js';
 import { RefusedError } from '../errors.js';
 import { isDerivedClock } from '../datamap/index.js';
-import { findCategory, keepForText, type Category, type RetentionAction } from './categories.js';
+import { findCategory, keepForText, sweepRefusal, type Category, type RetentionAction } from './categories.js';
 
 type Trx = Transaction<Database>;
 
@@ -27,26 +27,28 @@ export interface RetentionPolicy {
 export const DATA_MAP_CLOCK = 'data map';
 
 /** The clock a policy uses: the data map's for each table unless one column clock is named for all. */
-export function checkClock(category: Category, clock: string | undefined, columnsOf: (table: string) => readonly string[]): string {
+export function checkClock(category: Category, clock: string | undefined, columnsOf: (table: string) => ReadonlyMap<string, string>): string {
   const defaults = [...new Set(category.tables.map((t) => t.clock))];
   if (!clock) return defaults.length === 1 ? defaults[0]! : DATA_MAP_CLOCK;
   if (isDerivedClock(clock)) {
-    if (!category.tables.every((t) => columnsOf(t.table).includes('child_id'))) {
+    if (!category.tables.every((t) => columnsOf(t.table).has('child_id'))) {
       throw new RefusedError(`--clock ${clock} needs a child on every row of ${category.name}`);
     }
     return clock;
   }
-  const missing = category.tables.filter((t) => !columnsOf(t.table).includes(clock)).map((t) => t.table);
+  const missing = category.tables.filter((t) => !columnsOf(t.table).has(clock)).map((t) => t.table);
   if (missing.length > 0) throw new RefusedError(`--clock ${clock} is not a column of ${missing.join(', ')}`, `The data map’s clock for ${category.name}: ${defaults.join(', ')}`);
+  const notTime = category.tables.filter((t) => !/^(date|timestamp)/.test(columnsOf(t.table).get(clock) ?? '')).map((t) => t.table);
+  if (notTime.length > 0) throw new RefusedError(`--clock ${clock} is not a date or time in ${notTime.join(', ')}`);
   return clock;
 }
 
-async function columnsByTable(trx: Trx, tables: readonly string[]): Promise<Map<string, string[]>> {
-  const rows = await sql<{ table_name: string; column_name: string }>`
-    select table_name, column_name from information_schema.columns
+async function columnsByTable(trx: Trx, tables: readonly string[]): Promise<Map<string, Map<string, string>>> {
+  const rows = await sql<{ table_name: string; column_name: string; data_type: string }>`
+    select table_name, column_name, data_type from information_schema.columns
     where table_schema = 'public' and table_name = any (${[...tables]}::text[])`.execute(trx);
-  const out = new Map<string, string[]>();
-  for (const r of rows.rows) out.set(r.table_name, [...(out.get(r.table_name) ?? []), r.column_name]);
+  const out = new Map<string, Map<string, string>>();
+  for (const r of rows.rows) out.set(r.table_name, (out.get(r.table_name) ?? new Map()).set(r.column_name, r.data_type));
   return out;
 }
 
@@ -57,7 +59,9 @@ export async function setRetentionPolicy(
 ): Promise<RetentionPolicy> {
   const category = findCategory(p.category);
   const cols = await columnsByTable(trx, category.tables.map((t) => t.table));
-  const clock = checkClock(category, p.clock, (t) => cols.get(t) ?? []);
+  const clock = checkClock(category, p.clock, (t) => cols.get(t) ?? new Map());
+  const refusal = sweepRefusal(category.name, p.action, p.site !== null);
+  if (refusal) throw new RefusedError(`a ${category.name} policy to ${p.action}${p.site ? ' at one site' : ''} would never be swept: ${refusal}`);
   const siteKey = p.site?.id ?? null;
   const existing = await sql<{ id: string }>`
     select id from public.retention_policies

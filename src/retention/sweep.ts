@@ -9,20 +9,12 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { setOperatorContext } from '../db/operator-session.js';
 import { RefusedError } from '../errors.js';
-import { anonymisedSql, clockSql, heldSql, retentionCategories, REDACTED, type CategoryTable, type RetentionAction } from './categories.js';
+import { anonymisedSql, clockSql, heldSql, retentionCategories, REDACTED, sweepRefusal, type CategoryTable, type RetentionAction } from './categories.js';
 import { tableClock } from './plan.js';
 import { isDerivedClock } from '../datamap/index.js';
 
 type Trx = Transaction<Database>;
 
-/** Categories a sweep does not touch yet, and why. */
-export const NOT_SWEPT: Readonly<Record<string, string>> = {
-  access: 'role grants are kept as history for trustctl access who (docs/access.md)',
-};
-/** Deleting or archiving these would break the rows that refer to them. */
-const REFERENCED: Readonly<Record<string, string>> = {
-  pupil_record: 'children are referenced by attendance, notes, media and more: sweep those categories, or anonymise',
-};
 
 export interface UnitReport {
   readonly site: string | null;
@@ -47,6 +39,8 @@ export interface SweepOptions {
   readonly batchSize: number;
   /** Stop (interrupted, resumable) after this long. */
   readonly maxDurationMs?: number;
+  /** When the whole sweep started (Date.now()), so --max-duration spans every organisation. */
+  readonly startedAt?: number;
   readonly onProgress?: (p: { unit: string; swept: number; total: number }) => void;
 }
 
@@ -77,14 +71,7 @@ async function units(trx: Trx, orgId: string, categories?: readonly string[]): P
       for (const base of category.tables) {
         const table = tableClock(base, policy.clock, cols.rows.filter((c) => c.table_name === base.table).map((c) => c.column_name));
         const common = { siteId: scope.siteId, siteSlug: scope.slug, category: category.name, table, keepFor: policy.keep_for };
-        const skip =
-          NOT_SWEPT[category.name] ??
-          (policy.action !== 'anonymise' ? REFERENCED[category.name] : undefined) ??
-          (category.name === 'audit_events' && scope.siteId
-            ? 'the audit trail is pruned per organisation, by sealed prefix: the organisation’s policy applies'
-            : category.name === 'audit_events' && policy.action !== 'delete'
-              ? 'the audit trail can only be pruned (delete); export it first with trustctl audit export'
-              : undefined);
+        const skip = sweepRefusal(category.name, policy.action, own !== undefined);
         out.push(skip ? { ...common, skip } : { ...common, action: policy.action });
       }
     }
@@ -106,7 +93,8 @@ function anonymiseSet(table: CategoryTable) {
     Object.entries(table.anonymise).map(([column, how]) => {
       const c = sql.ref(column);
       if (how === 'null') return sql`${c} = null`;
-      if (how === 'generalise_date') return sql`${c} = date_trunc('year', ${c})::date`;
+      // The year only, as its last day: a clock derived from it (a 25th birthday) can only move later.
+      if (how === 'generalise_date') return sql`${c} = (date_trunc('year', ${c}) + interval '1 year - 1 day')::date`;
       return sql`${c} = case when ${c} is null then null else ${REDACTED} end`;
     }),
   );
@@ -146,7 +134,7 @@ export async function sweepOrganisation(
   if (!locked.rows[0]?.ok) {
     throw new RefusedError(`a retention sweep is already running for ${org.slug}`, 'Wait for it to finish (trustctl retention plan shows what is left), then run again');
   }
-  const started = Date.now();
+  const started = options.startedAt ?? Date.now();
   const inTrx = <T>(fn: (trx: Trx) => Promise<T>): Promise<T> =>
     db.transaction().execute(async (trx) => {
       await setOperatorContext(trx, session.id);
@@ -183,23 +171,32 @@ async function sweepUnit(
   started: number,
 ): Promise<UnitReport> {
   const label = `${org.slug}/${u.siteSlug ?? '(organisation)'} ${u.category} ${u.table.table}`;
-  // Resume an unfinished run (same cut-off, from its cursor), or start one.
+  // Resume an unfinished run (same cut-off, from its cursor) if the policy is
+  // the one it started under; otherwise close it and start afresh.
+  const policy = { keep_for: u.keepFor, clock: u.table.clock, action: u.action };
   const run = await inTrx(async (trx) => {
-    const open = await sql<{ id: string; cutoff: Date; cursor: { clock: string; id: string } | null; counts: Record<string, number> }>`
+    const open = await sql<{ id: string; cutoff: Date; cursor: { clock: string; id: string } | null; counts: Record<string, unknown> }>`
       select id, cutoff, cursor, counts from public.retention_runs
       where org_id = ${org.id}::uuid and site_id is not distinct from ${u.siteId}::uuid and category = ${u.category}
         and table_name = ${u.table.table} and status in ('running', 'interrupted') for update`.execute(trx);
-    if (open.rows[0]) {
+    const found = open.rows[0];
+    const was = found?.counts.policy as Partial<typeof policy> | undefined;
+    if (found && was && was.keep_for === policy.keep_for && was.clock === policy.clock && was.action === policy.action) {
       await sql`update public.retention_runs set status = 'running', operator_session_id = ${session.id}::uuid
-        where org_id = ${org.id}::uuid and id = ${open.rows[0].id}::uuid`.execute(trx);
-      return { ...open.rows[0], resumed: true };
+        where org_id = ${org.id}::uuid and id = ${found.id}::uuid`.execute(trx);
+      return { ...found, resumed: true };
+    }
+    if (found) {
+      await sql`update public.retention_runs set status = 'failed', finished_at = statement_timestamp(),
+        error = 'superseded: the policy changed after this run stopped; a new run uses the current policy'
+        where org_id = ${org.id}::uuid and id = ${found.id}::uuid`.execute(trx);
     }
     const made = await sql<{ id: string; cutoff: Date }>`
       insert into public.retention_runs (org_id, site_id, category, table_name, action, status, cutoff, counts, operator_session_id)
       values (${org.id}::uuid, ${u.siteId}::uuid, ${u.category}, ${u.table.table}, ${u.action}, 'running',
-        statement_timestamp() - ${u.keepFor}::interval, '{}', ${session.id}::uuid)
+        statement_timestamp() - ${u.keepFor}::interval, ${JSON.stringify({ policy })}::jsonb, ${session.id}::uuid)
       returning id, cutoff`.execute(trx);
-    return { ...made.rows[0]!, cursor: null, counts: {} as Record<string, number>, resumed: false };
+    return { ...made.rows[0]!, cursor: null, counts: { policy } as Record<string, unknown>, resumed: false };
   });
   const cutoff = run.cutoff.toISOString();
   const t = sql.table(`public.${u.table.table}`).as('t');
@@ -229,6 +226,8 @@ async function sweepUnit(
     let n: number;
     try {
       n = await inTrx(async (trx) => {
+        // A hold placed while this batch runs waits for it, and covers the next.
+        await sql`lock table public.legal_holds in share mode`.execute(trx);
         const after = cursor
           ? sql`and (${keyset.key}, t.id) > (cast(${cursor.clock} as ${sql.raw(keyset.cast)}), ${cursor.id}::uuid)`
           : sql``;
@@ -240,11 +239,25 @@ async function sweepUnit(
         if (batch.rows.length === 0) return 0;
         let ids = batch.rows.map((r) => r.id);
         for (const col of selfRefs) {
-          // Rows that refer to these (corrections) go with them, when they are due too.
+          // Rows that refer to these (corrections) go with them when they are due
+          // too and free; an original whose referring rows cannot go stays.
           const extra = await sql<{ id: string }>`
             select t.id::text as id from ${t} where ${dueSql(u, org.id, cutoff)} and t.${sql.ref(col)} = any (${ids}::uuid[])
-              and not (t.id = any (${ids}::uuid[])) for update of t`.execute(trx);
+              and not (t.id = any (${ids}::uuid[])) for update of t skip locked`.execute(trx);
           ids = [...ids, ...extra.rows.map((r) => r.id)];
+          for (;;) {
+            const stuck = await sql<{ id: string }>`
+              select distinct t.${sql.ref(col)}::text as id from ${t}
+              where t.org_id = ${org.id}::uuid and t.${sql.ref(col)} = any (${ids}::uuid[]) and not (t.id = any (${ids}::uuid[]))`.execute(trx);
+            if (stuck.rows.length === 0) break;
+            const keep = new Set(stuck.rows.map((r) => r.id));
+            ids = ids.filter((id) => !keep.has(id));
+          }
+        }
+        if (ids.length === 0) {
+          const last = batch.rows[batch.rows.length - 1]!;
+          cursor = { clock: last.clock, id: last.id };
+          return -1; // a batch with nothing it could take: move on
         }
         // Compared as uuids, so the primary key's index finds them.
         const where = sql`org_id = ${org.id}::uuid and id = any (${ids}::uuid[])`;
@@ -259,7 +272,7 @@ async function sweepUnit(
         const last = batch.rows[batch.rows.length - 1]!;
         cursor = { clock: last.clock, id: last.id };
         await sql`update public.retention_runs set cursor = ${JSON.stringify(cursor)}::jsonb,
-          counts = jsonb_build_object('swept', coalesce((counts->>'swept')::bigint, 0) + ${ids.length})
+          counts = counts || jsonb_build_object('swept', coalesce((counts->>'swept')::bigint, 0) + ${ids.length})
           where org_id = ${org.id}::uuid and id = ${run.id}::uuid`.execute(trx);
         return ids.length;
       });
@@ -272,6 +285,7 @@ async function sweepUnit(
     }
     longest = Math.max(longest, Date.now() - t0);
     if (n === 0) break;
+    if (n < 0) continue;
     batches += 1;
     swept += n;
     options.onProgress?.({ unit: label, swept, total: swept + Math.max(0, due - (swept - Number(run.counts.swept ?? 0))) });
@@ -283,7 +297,7 @@ async function sweepUnit(
   });
   if (status !== 'failed') {
     await inTrx(async (trx) => {
-      const counts = { swept, held, remaining, batches, longest_batch_ms: longest };
+      const counts = { policy, swept, held, remaining, batches, longest_batch_ms: longest };
       await sql`update public.retention_runs set status = ${status}, counts = ${JSON.stringify(counts)}::jsonb,
         finished_at = case when ${status} = 'completed' then statement_timestamp() end
         where org_id = ${org.id}::uuid and id = ${run.id}::uuid`.execute(trx);

@@ -278,3 +278,66 @@ describe('the audit_events category', () => {
     expect(again.status).toBe('completed');
   });
 });
+
+describe('what an independent review tried (regression tests)', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await policies(db);
+  });
+  afterAll(() => db?.drop());
+
+  it('a run left unfinished under an older policy is superseded, not resumed with its old cut-off', async () => {
+    // As if a 1-year delete run had been killed, and the DPO then set 3 years.
+    await db.admin.query(`insert into retention_runs (org_id, site_id, category, table_name, action, status, cutoff, counts)
+      values ($1, $2, 'attendance', 'attendance_records', 'delete', 'running', now() - interval '1 year',
+              '{"policy": {"keep_for": "1 year", "clock": "session_date", "action": "delete"}}')`, [OAK, ELM]);
+    await db.admin.query(`update retention_policies set keep_for = '3 years' where org_id = $1 and site_id = $2`, [OAK, ELM]);
+    const before = await rows(db, 'attendance_records', `org_id = $1 and site_id = $2`, [OAK, ELM]);
+    const r = await sweep(db, ['--yes', 'retention', 'sweep', '--org', 'oak-trust', '--category', 'attendance']);
+    expect(r.code).toBe(0);
+    expect(await rows(db, 'attendance_records', `org_id = $1 and site_id = $2`, [OAK, ELM])).toEqual(before);
+    const old = await db.admin.query(`select status, error from retention_runs where org_id = $1 and site_id = $2 and cutoff > now() - interval '1 year 1 day' and cutoff < now() - interval '364 days'`, [OAK, ELM]);
+    expect(old.rows[0]).toMatchObject({ status: 'failed', error: expect.stringMatching(/^superseded/) });
+  });
+
+  it('an original whose correction must stay is kept, instead of failing the batch every night', async () => {
+    await db.admin.query(`update retention_policies set keep_for = '1 year' where org_id = $1 and site_id = $2`, [OAK, ELM]);
+    // A correction that is not due (moved to today), of a record that is.
+    const c = (await db.admin.query(`select c.id, c.corrects_id from attendance_records c join attendance_records o on o.org_id = c.org_id and o.id = c.corrects_id
+      where c.org_id = $1 and c.site_id = $2 and o.session_date + interval '1 year' <= now() and o.child_id <> $3 limit 1`, [OAK, ELM, HELD_CHILD])).rows[0];
+    expect(c).toBeTruthy();
+    await db.admin.query(`update attendance_records set session_date = current_date where org_id = $1 and id = $2`, [OAK, c.id]);
+    const r = await sweep(db, ['--yes', 'retention', 'sweep', '--org', 'oak-trust', '--category', 'attendance']);
+    expect(r.code).toBe(0);
+    const units = JSON.parse(r.stdout) as Array<{ site: string | null; status: string; swept: number }>;
+    expect(units.find((u) => u.site === 'elm-academy')).toMatchObject({ status: 'completed' });
+    expect(units.find((u) => u.site === 'elm-academy')!.swept).toBeGreaterThan(100);
+    const kept = await db.admin.query(`select count(*)::int as n from attendance_records where org_id = $1 and id in ($2, $3)`, [OAK, c.id, c.corrects_id]);
+    expect(kept.rows[0].n).toBe(2);
+  });
+
+  it('refuses policies a sweep would never apply, and clocks that are not dates', async () => {
+    const set = (args: string[]) => sweep(db, ['--reason', 'x', 'retention', 'policy', 'set', '--org', 'oak-trust', ...args]);
+    for (const [args, message] of [
+      [['--category', 'media', '--keep', '1y', '--action', 'delete'], /would leave their files in storage/],
+      [['--category', 'access', '--keep', '1y', '--action', 'delete'], /kept as history/],
+      [['--category', 'pupil_record', '--keep', '6y', '--action', 'delete'], /referenced by attendance/],
+      [['--category', 'audit_events', '--keep', '1y', '--action', 'archive'], /can only be pruned/],
+      [['--category', 'notes', '--keep', '1y', '--action', 'delete', '--clock', 'kind'], /is not a date or time/],
+    ] as Array<[string[], RegExp]>) {
+      const r = await set(args);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toMatch(message);
+    }
+  });
+
+  it('anonymising a date of birth keeps only the year, as its last day, so a 25th-birthday clock can only move later', async () => {
+    await db.admin.query(`insert into retention_policies (org_id, category, keep_for, clock, action) values ($1, 'pupil_record', '0 days', 'left_on', 'anonymise')`, [ACORNS]);
+    const child = (await db.admin.query(`update children set left_on = current_date - 10, date_of_birth = '2001-12-20' where org_id = $1 and id = (select id from children where org_id = $1 order by id limit 1) returning id`, [ACORNS])).rows[0].id;
+    const r = await sweep(db, ['--yes', 'retention', 'sweep', '--org', 'little-acorns', '--category', 'pupil_record']);
+    expect(r.code).toBe(0);
+    const after = (await db.admin.query(`select to_char(date_of_birth, 'YYYY-MM-DD') as dob, full_name from children where org_id = $1 and id = $2`, [ACORNS, child])).rows[0];
+    expect(after).toEqual({ dob: '2001-12-31', full_name: '[redacted]' });
+  });
+});

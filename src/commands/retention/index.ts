@@ -150,7 +150,7 @@ function registerSweep(retention: Command): void {
       const { RefusedError } = await import('../../errors.js');
       const { findCategory } = await import('../../retention/categories.js');
       const { parseDuration } = await import('../../access/duration.js');
-      const batchSize = Number(opts.batchSize);
+      const batchSize = /^\d{1,6}$/.test(opts.batchSize) ? Number(opts.batchSize) : NaN;
       if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new RefusedError(`--batch-size "${opts.batchSize}" must be a whole number from 1 to 100000`);
       const categories = opts.category.map((c) => findCategory(c).name);
       const maxDurationMs = opts.maxDuration ? parseDuration(opts.maxDuration, '--max-duration') * 1000 : undefined;
@@ -186,6 +186,7 @@ function registerSweep(retention: Command): void {
               sweepOrganisation(conn, session, { id: org.org_id, slug: org.slug }, {
                 categories,
                 batchSize,
+                startedAt: t0,
                 ...(maxDurationMs !== undefined ? { maxDurationMs } : {}),
                 ...(progress
                   ? {
