@@ -34,11 +34,34 @@ export function tableClock(table: CategoryTable, policyClock: string, columns: r
   return usable ? { ...table, clock: policyClock } : table;
 }
 
-export async function planRetention(trx: Trx, orgIds: readonly string[], asOf: Date): Promise<PlanRow[]> {
-  const at = asOf.toISOString();
-  const policies = await sql<{ org_id: string; org: string; site_id: string | null; category: string; keep_for: string; clock: string; action: RetentionAction; cutoff: Date }>`
-    select p.org_id, o.slug as org, p.site_id, p.category, ${keepForText(sql.ref('p.keep_for'))} as keep_for, p.clock, p.action,
-      ${at}::timestamptz - p.keep_for as cutoff
+/** One (organisation, site or organisation-level rows, category, table) under the policy that applies to it. */
+export interface PolicyScope {
+  readonly orgId: string;
+  readonly org: string;
+  /** null: the organisation's rows that belong to no site. */
+  readonly siteId: string | null;
+  readonly siteSlug: string | null;
+  readonly category: string;
+  /** The table, with the policy's clock where the table has it. */
+  readonly table: CategoryTable;
+  /** As PostgreSQL prints the interval, and as people wrote it. */
+  readonly keepFor: string;
+  readonly keepForText: string;
+  readonly action: RetentionAction;
+  /** The site's own policy, rather than the organisation's. */
+  readonly own: boolean;
+}
+
+/**
+ * Every scope a policy applies to: each site of each organisation follows
+ * its own policy for a category or else the organisation's; rows that
+ * belong to no site follow the organisation's. The audit trail is pruned
+ * per organisation, so it has no site scopes unless a site has its own
+ * policy (which a sweep then refuses).
+ */
+export async function policyScopes(trx: Trx, orgIds: readonly string[], categories?: readonly string[]): Promise<PolicyScope[]> {
+  const policies = await sql<{ org_id: string; org: string; site_id: string | null; category: string; keep_for: string; keep_text: string; clock: string; action: RetentionAction }>`
+    select p.org_id, o.slug as org, p.site_id, p.category, p.keep_for::text as keep_for, ${keepForText(sql.ref('p.keep_for'))} as keep_text, p.clock, p.action
     from public.retention_policies p join public.organisations o on o.org_id = p.org_id
     where p.org_id = any (${[...orgIds]}::uuid[])`.execute(trx);
   const sites = await sql<{ org_id: string; site_id: string; slug: string }>`
@@ -46,51 +69,72 @@ export async function planRetention(trx: Trx, orgIds: readonly string[], asOf: D
   const columns = await sql<{ table_name: string; column_name: string }>`
     select table_name, column_name from information_schema.columns where table_schema = 'public'`.execute(trx);
   const colsOf = (t: string) => columns.rows.filter((c) => c.table_name === t).map((c) => c.column_name);
-
-  const out: PlanRow[] = [];
+  const out: PolicyScope[] = [];
   for (const category of retentionCategories()) {
+    if (categories && categories.length > 0 && !categories.includes(category.name)) continue;
     for (const orgId of orgIds) {
       const orgPolicy = policies.rows.find((p) => p.org_id === orgId && p.site_id === null && p.category === category.name);
-      const scopes: Array<{ siteId: string | null; slug: string | null }> = [
-        ...sites.rows.filter((s) => s.org_id === orgId).map((s) => ({ siteId: s.site_id, slug: s.slug })),
+      const scopes = [
+        ...sites.rows.filter((x) => x.org_id === orgId).map((x) => ({ siteId: x.site_id as string | null, slug: x.slug as string | null })),
         { siteId: null, slug: null },
       ];
       for (const scope of scopes) {
         const own = scope.siteId ? policies.rows.find((p) => p.org_id === orgId && p.site_id === scope.siteId && p.category === category.name) : undefined;
         const policy = own ?? orgPolicy;
         if (!policy) continue;
+        if (category.name === 'audit_events' && scope.siteId && !own) continue;
         for (const base of category.tables) {
           if (!base.hasSite && scope.siteId) continue;
-          const table = tableClock(base, policy.clock, colsOf(base.table));
-          const t = sql.table(`public.${table.table}`).as('t');
-          const dueWhere = sql`t.org_id = ${orgId}::uuid
-            and ${base.hasSite ? (scope.siteId ? sql`t.site_id = ${scope.siteId}::uuid` : sql`t.site_id is null`) : sql`true`}
-            and ${clockSql(table)} <= ${policy.cutoff.toISOString()}::timestamptz
-            ${policy.action === 'anonymise' ? sql`and not ${anonymisedSql(table)}` : sql``}`;
-          const counts = await sql<{ due: string; held: string }>`
-            select count(*) as due, count(*) filter (where ${heldSql(table, category.name)}) as held
-            from ${t} where ${dueWhere}`.execute(trx);
-          const due = Number(counts.rows[0]!.due);
-          const held = Number(counts.rows[0]!.held);
-          // Organisation-level rows of a site table are listed only when there are some.
-          if (base.hasSite && scope.siteId === null && due === 0) continue;
           out.push({
+            orgId,
             org: policy.org,
-            site: scope.slug,
+            siteId: scope.siteId,
+            siteSlug: scope.slug,
             category: category.name,
-            table: table.table,
-            action: policy.action,
+            table: tableClock(base, policy.clock, colsOf(base.table)),
             keepFor: policy.keep_for,
-            clock: table.clock,
-            policy: own ? 'site' : 'organisation',
-            cutoff: policy.cutoff.toISOString(),
-            due,
-            held,
-            toAct: due - held,
+            keepForText: policy.keep_text,
+            action: policy.action,
+            own: own !== undefined,
           });
         }
       }
     }
+  }
+  return out;
+}
+
+export async function planRetention(trx: Trx, orgIds: readonly string[], asOf: Date): Promise<PlanRow[]> {
+  const at = asOf.toISOString();
+  const out: PlanRow[] = [];
+  for (const p of await policyScopes(trx, orgIds)) {
+    const cutoff = (await sql<{ c: Date }>`select ${at}::timestamptz - ${p.keepFor}::interval as c`.execute(trx)).rows[0]!.c.toISOString();
+    const t = sql.table(`public.${p.table.table}`).as('t');
+    const dueWhere = sql`t.org_id = ${p.orgId}::uuid
+      and ${p.table.hasSite ? (p.siteId ? sql`t.site_id = ${p.siteId}::uuid` : sql`t.site_id is null`) : sql`true`}
+      and ${clockSql(p.table)} <= ${cutoff}::timestamptz
+      ${p.action === 'anonymise' ? sql`and not ${anonymisedSql(p.table)}` : sql``}`;
+    const counts = await sql<{ due: string; held: string }>`
+      select count(*) as due, count(*) filter (where ${heldSql(p.table, p.category)}) as held
+      from ${t} where ${dueWhere}`.execute(trx);
+    const due = Number(counts.rows[0]!.due);
+    const held = Number(counts.rows[0]!.held);
+    // Organisation-level rows of a site table are listed only when there are some.
+    if (p.table.hasSite && p.siteId === null && due === 0) continue;
+    out.push({
+      org: p.org,
+      site: p.siteSlug,
+      category: p.category,
+      table: p.table.table,
+      action: p.action,
+      keepFor: p.keepForText,
+      clock: p.table.clock,
+      policy: p.own ? 'site' : 'organisation',
+      cutoff,
+      due,
+      held,
+      toAct: due - held,
+    });
   }
   return out;
 }

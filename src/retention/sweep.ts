@@ -9,8 +9,8 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { setOperatorContext } from '../db/operator-session.js';
 import { RefusedError } from '../errors.js';
-import { anonymisedSql, clockSql, heldSql, retentionCategories, REDACTED, sweepRefusal, type CategoryTable, type RetentionAction } from './categories.js';
-import { tableClock } from './plan.js';
+import { anonymisedSql, clockSql, heldSql, REDACTED, sweepRefusal, type CategoryTable, type RetentionAction } from './categories.js';
+import { policyScopes } from './plan.js';
 import { isDerivedClock } from '../datamap/index.js';
 
 type Trx = Transaction<Database>;
@@ -54,29 +54,11 @@ interface Unit {
 }
 
 async function units(trx: Trx, orgId: string, categories?: readonly string[]): Promise<Array<Unit | (Omit<Unit, 'action' | 'table'> & { table: CategoryTable; skip: string })>> {
-  const policies = await sql<{ site_id: string | null; category: string; keep_for: string; clock: string; action: RetentionAction }>`
-    select site_id, category, keep_for::text as keep_for, clock, action from public.retention_policies where org_id = ${orgId}::uuid`.execute(trx);
-  const sites = await sql<{ site_id: string; slug: string }>`select site_id, slug from public.sites where org_id = ${orgId}::uuid order by slug`.execute(trx);
-  const cols = await sql<{ table_name: string; column_name: string }>`select table_name, column_name from information_schema.columns where table_schema = 'public'`.execute(trx);
-  const out: Array<Unit | (Omit<Unit, 'action' | 'table'> & { table: CategoryTable; skip: string })> = [];
-  for (const category of retentionCategories()) {
-    if (categories && categories.length > 0 && !categories.includes(category.name)) continue;
-    const orgPolicy = policies.rows.find((p) => p.site_id === null && p.category === category.name);
-    for (const scope of [...sites.rows.map((s) => ({ siteId: s.site_id as string | null, slug: s.slug as string | null })), { siteId: null, slug: null }]) {
-      const own = scope.siteId ? policies.rows.find((p) => p.site_id === scope.siteId && p.category === category.name) : undefined;
-      const policy = own ?? orgPolicy;
-      if (!policy) continue;
-      // The audit trail is pruned once per organisation, not per site.
-      if (category.name === 'audit_events' && scope.siteId && !own) continue;
-      for (const base of category.tables) {
-        const table = tableClock(base, policy.clock, cols.rows.filter((c) => c.table_name === base.table).map((c) => c.column_name));
-        const common = { siteId: scope.siteId, siteSlug: scope.slug, category: category.name, table, keepFor: policy.keep_for };
-        const skip = sweepRefusal(category.name, policy.action, own !== undefined);
-        out.push(skip ? { ...common, skip } : { ...common, action: policy.action });
-      }
-    }
-  }
-  return out;
+  return (await policyScopes(trx, [orgId], categories)).map((p) => {
+    const common = { siteId: p.siteId, siteSlug: p.siteSlug, category: p.category, table: p.table, keepFor: p.keepFor };
+    const skip = sweepRefusal(p.category, p.action, p.own);
+    return skip ? { ...common, skip } : { ...common, action: p.action };
+  });
 }
 
 function scopeSql(u: { siteId: string | null }, orgId: string) {
