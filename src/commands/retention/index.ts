@@ -11,7 +11,7 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 export function registerRetentionCommands(program: Command): void {
   const retention = program
     .command('retention')
-    .summary('retention policies per organisation, site and category, and the plan of what is due')
+    .summary('retention: policies per organisation, site and category, the plan, sweeps, the archive')
     .description(
       'retention policies per organisation (optionally per site) and data category: how long to keep, from which clock, and what to do then (delete, anonymise, archive). Legal holds (trustctl hold) keep rows from ever being swept. retention plan shows, per site and category, what is due, what is held, and the cut-off.',
     );
