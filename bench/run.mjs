@@ -4,7 +4,7 @@
 //
 //   npm run bench                         # every benchmark, embedded database
 //   npm run bench -- --only dsar --subjects 40
-//   TRUSTCTL_BENCH_HOME=/var/tmp/tb npm run bench   # keep the seeded database between runs
+//   TRUSTCTL_BENCH_HOME=/var/tmp/tb npm run bench   # reuse a database between runs (it grows: not comparable)
 //
 // Writes bench/RESULTS.md (and prints the same table).
 import { spawnSync } from 'node:child_process';
@@ -30,7 +30,11 @@ const only = new Set(args.only.split(',').map((s) => s.trim()));
 const dist = (p) => import(join(root, 'dist', p));
 
 const logger = pino({ level: 'silent' });
-const home = process.env.TRUSTCTL_BENCH_HOME ?? join(tmpdir(), 'trustctl-bench');
+// A fresh database per run unless TRUSTCTL_BENCH_HOME names one to reuse:
+// the audit bench adds its events to an append-only trail, so a reused
+// database grows with every run and later figures are not comparable.
+const reuse = Boolean(process.env.TRUSTCTL_BENCH_HOME);
+const home = process.env.TRUSTCTL_BENCH_HOME ?? (await mkdtemp(join(tmpdir(), 'trustctl-bench-')));
 const settings = { home, skipTlsVerify: false, logger, notice: (line) => process.stderr.write(`${line}\n`) };
 
 function quantile(sorted, q) {
@@ -429,6 +433,7 @@ if (only.has('sweep')) await benchSweep();
 const pg = only.has('dsar') || only.has('audit') || only.has('sweep') ? await postgresVersion() : 'n/a';
 const { runShutdownCleanups } = await dist('lifecycle.js');
 await runShutdownCleanups();
+if (!reuse) await rm(home, { recursive: true, force: true });
 
 const header = ['job', 'measure', 'target', 'result', 'baseline (same run)', 'ratio', 'verdict'];
 const table = [
