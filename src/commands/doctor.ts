@@ -2,9 +2,9 @@
 import type { Command } from 'commander';
 import { commandContext, type CommandContext } from './context.js';
 import { ExitCode } from '../errors.js';
+import { collect } from './scope.js';
 import type { DoctorReport } from '../doctor/index.js';
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export const DOCTOR_REASON = 'trustctl doctor: live isolation probe (rolled back)';
 

@@ -5,6 +5,9 @@ import type { CommandContext } from './context.js';
 import { parseSlug } from './context.js';
 import { RefusedError } from '../errors.js';
 import type { OperatorSession } from '../db/operator-session.js';
+import type { Transaction } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { OrganisationRef } from '../dsar/subject.js';
 
 export type OrgScope = { readonly orgSlugs: readonly string[] } | { readonly allOrgs: true };
 
@@ -23,7 +26,25 @@ export async function withScopedSession<T>(
   );
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
+/** Commander option parser for a repeatable option. */
+export const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/**
+ * Runs fn in one transaction of an operator session scoped to one
+ * organisation, with that organisation and the session.
+ */
+export async function inOrg<T>(
+  ctx: CommandContext,
+  orgSlug: string,
+  reason: string,
+  fn: (trx: Transaction<Database>, org: OrganisationRef, session: OperatorSession) => Promise<T>,
+): Promise<T> {
+  const slug = parseSlug(orgSlug);
+  const { findOrganisation } = await import('../dsar/subject.js');
+  return withScopedSession(ctx, { orgSlugs: [slug], reason }, (session) =>
+    session.transaction(async (trx) => fn(trx, await findOrganisation(trx, slug), session)),
+  );
+}
 
 /** Adds --org (repeatable) and --all-orgs. */
 export function orgScopeOptions(cmd: Command, what: string): Command {

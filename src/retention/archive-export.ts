@@ -6,13 +6,13 @@
 // again; nothing is purged that is not in a verified file.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { OperatorSession } from '../db/operator-session.js';
-import { RefusedError } from '../errors.js';
+import { assertParentDirectory } from '../io/paths.js';
 
 export const ARCHIVE_EXPORT_FORMAT = 'trustctl-archive-export/1';
 
@@ -64,10 +64,9 @@ export async function exportArchive(
   tables: readonly string[] | null,
   { purge }: { purge: boolean },
 ): Promise<ArchiveExportResult> {
-  const info = await stat(outDir).catch(() => null);
-  if (!info?.isDirectory()) throw new RefusedError(`--out: directory ${outDir} does not exist`, 'Create it first, or choose another path');
   const exportedAt = new Date();
   const name = `archive-${org.slug}-${exportedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+  await assertParentDirectory(join(outDir, name), '--out');
   const partial = join(outDir, `${name}.partial`);
   await mkdir(partial);
 

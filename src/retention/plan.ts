@@ -108,15 +108,16 @@ export async function planRetention(trx: Trx, orgIds: readonly string[], asOf: D
   const at = asOf.toISOString();
   const out: PlanRow[] = [];
   for (const p of await policyScopes(trx, orgIds)) {
-    const cutoff = (await sql<{ c: Date }>`select ${at}::timestamptz - ${p.keepFor}::interval as c`.execute(trx)).rows[0]!.c.toISOString();
+    const cutoffSql = sql`(${at}::timestamptz - ${p.keepFor}::interval)`;
     const t = sql.table(`public.${p.table.table}`).as('t');
     const dueWhere = sql`t.org_id = ${p.orgId}::uuid
       and ${p.table.hasSite ? (p.siteId ? sql`t.site_id = ${p.siteId}::uuid` : sql`t.site_id is null`) : sql`true`}
-      and ${clockSql(p.table)} <= ${cutoff}::timestamptz
+      and ${clockSql(p.table)} <= ${cutoffSql}
       ${p.action === 'anonymise' ? sql`and not ${anonymisedSql(p.table)}` : sql``}`;
-    const counts = await sql<{ due: string; held: string }>`
-      select count(*) as due, count(*) filter (where ${heldSql(p.table, p.category)}) as held
+    const counts = await sql<{ cutoff: Date; due: string; held: string }>`
+      select ${cutoffSql} as cutoff, count(*) as due, count(*) filter (where ${heldSql(p.table, p.category)}) as held
       from ${t} where ${dueWhere}`.execute(trx);
+    const cutoff = counts.rows[0]!.cutoff.toISOString();
     const due = Number(counts.rows[0]!.due);
     const held = Number(counts.rows[0]!.held);
     // Organisation-level rows of a site table are listed only when there are some.

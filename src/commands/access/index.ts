@@ -3,25 +3,11 @@
 import type { Command } from 'commander';
 import { commandContext, parseSlug, parseUuid, resolveReason, type CommandContext } from '../context.js';
 import { RefusedError } from '../../errors.js';
-import { orgScopeOptions, parseOrgScope, withScopedSession } from '../scope.js';
+import { inOrg, orgScopeOptions, parseOrgScope, withScopedSession } from '../scope.js';
 import type { Grant } from '../../access/grants.js';
 import { renderGrant, renderGrants, renderPolicies, renderWho } from './render.js';
 
 const ROLE_HELP = 'org_admin, site_admin, teacher, senco, safeguarding_lead or office';
-
-/** Runs fn in one transaction of a session scoped to one organisation. */
-async function inOrg<T>(
-  ctx: CommandContext,
-  orgSlug: string,
-  reason: string,
-  fn: (trx: import('kysely').Transaction<import('../../db/schema.js').Database>, org: import('../../dsar/subject.js').OrganisationRef) => Promise<T>,
-): Promise<T> {
-  const slug = parseSlug(orgSlug);
-  const { findOrganisation } = await import('../../dsar/subject.js');
-  return withScopedSession(ctx, { orgSlugs: [slug], reason }, (session) =>
-    session.transaction(async (trx) => fn(trx, await findOrganisation(trx, slug))),
-  );
-}
 
 function requireTicket(ctx: CommandContext): string {
   if (!ctx.options.ticket) throw new RefusedError('a ticket is required for access', 'Pass --ticket REF (the support ticket this access is for)');
@@ -241,4 +227,4 @@ export function registerAccessCommands(program: Command): void {
     });
 }
 
-export { inOrg, ROLE_HELP };
+export { ROLE_HELP };

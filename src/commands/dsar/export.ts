@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
-import { withScopedSession } from '../scope.js';
+import { collect, withScopedSession } from '../scope.js';
 import { commandContext, parseSlug } from '../context.js';
 import { VERSION } from '../../version.js';
 import { dsarReason, localToday, orgOption } from './shared.js';
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 function formatBytes(n: number): string {
   return n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`;

@@ -2,11 +2,8 @@
 // holds, and the plan of what a sweep would do.
 import type { Command } from 'commander';
 import { commandContext, parseSlug, parseUuid, resolveReason } from '../context.js';
-import { orgScopeOptions, parseOrgScope, withScopedSession } from '../scope.js';
-import { inOrg } from '../access/index.js';
+import { collect, inOrg, orgScopeOptions, parseOrgScope, withScopedSession } from '../scope.js';
 import { renderHolds, renderPlan, renderPolicies } from './render.js';
-
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export function registerRetentionCommands(program: Command): void {
   const retention = program
@@ -38,14 +35,10 @@ export function registerRetentionCommands(program: Command): void {
       const action = parseAction(opts.action, category);
       const keepFor = parseKeepFor(opts.keep);
       const reason = await resolveReason(ctx, 'this retention policy');
-      const result = await withScopedSession(ctx, { orgSlugs: [parseSlug(opts.org)], reason }, async (session) =>
-        session.transaction(async (trx) => {
-          const { findOrganisation } = await import('../../dsar/subject.js');
-          const org = await findOrganisation(trx, opts.org);
-          const site = opts.site ? await findSite(trx, org, parseSlug(opts.site, 'site')) : null;
-          return setRetentionPolicy(trx, session.id, { org, site, category: category.name, keepFor, action, ...(opts.clock ? { clock: opts.clock } : {}) });
-        }),
-      );
+      const result = await inOrg(ctx, opts.org, reason, async (trx, org, session) => {
+        const site = opts.site ? await findSite(trx, org, parseSlug(opts.site, 'site')) : null;
+        return setRetentionPolicy(trx, session.id, { org, site, category: category.name, keepFor, action, ...(opts.clock ? { clock: opts.clock } : {}) });
+      });
       ctx.print(result, () => `Set:\n${renderPolicies([result])}`);
     });
   policy
@@ -230,14 +223,10 @@ export function registerHoldCommands(program: Command): void {
       const reason = await resolveReason(ctx, 'this legal hold');
       const { addLegalHold } = await import('../../retention/policies.js');
       const { findSite } = await import('../../access/grants.js');
-      const result = await withScopedSession(ctx, { orgSlugs: [parseSlug(opts.org)], reason }, (session) =>
-        session.transaction(async (trx) => {
-          const { findOrganisation } = await import('../../dsar/subject.js');
-          const org = await findOrganisation(trx, opts.org);
-          const site = opts.site ? await findSite(trx, org, parseSlug(opts.site, 'site')) : null;
-          return addLegalHold(trx, session.id, { org, site, subjectId, category: opts.category ?? null, reason });
-        }),
-      );
+      const result = await inOrg(ctx, opts.org, reason, async (trx, org, session) => {
+        const site = opts.site ? await findSite(trx, org, parseSlug(opts.site, 'site')) : null;
+        return addLegalHold(trx, session.id, { org, site, subjectId, category: opts.category ?? null, reason });
+      });
       ctx.print(result, () => `Placed:\n${renderHolds([result])}`);
     });
   hold
@@ -250,12 +239,7 @@ export function registerHoldCommands(program: Command): void {
       const holdId = parseUuid(id, 'hold');
       const reason = await resolveReason(ctx, 'releasing this legal hold');
       const { releaseLegalHold } = await import('../../retention/policies.js');
-      const result = await withScopedSession(ctx, { orgSlugs: [parseSlug(opts.org)], reason }, (session) =>
-        session.transaction(async (trx) => {
-          const { findOrganisation } = await import('../../dsar/subject.js');
-          return releaseLegalHold(trx, session.id, await findOrganisation(trx, opts.org), holdId, reason);
-        }),
-      );
+      const result = await inOrg(ctx, opts.org, reason, (trx, org, session) => releaseLegalHold(trx, session.id, org, holdId, reason));
       ctx.print(result, () => `Released:\n${renderHolds([result])}`);
     });
   orgScopeOptions(hold.command('list').description('active holds (with --all, released ones too)'), 'list')

@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import { commandContext, parseSlug, parseUuid, resolveReason } from '../context.js';
 import { RefusedError } from '../../errors.js';
-import { inOrg, ROLE_HELP } from '../access/index.js';
+import { ROLE_HELP } from '../access/index.js';
+import { inOrg } from '../scope.js';
 import { renderGrant, renderGrants } from '../access/render.js';
 
 export function registerRolesCommands(program: Command): void {
