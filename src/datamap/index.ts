@@ -38,6 +38,20 @@ export type ColumnErasure =
 /** What erasure does with a row about the subject. */
 export type RowErasure = 'delete' | 'anonymise' | 'keep';
 
+/** How erasure of a subject treats a table's rows about them (docs/erasure.md). */
+export interface TableErasure {
+  readonly row: RowErasure;
+  /** Personal columns of the row, and how each is anonymised. */
+  readonly columns: Readonly<Record<string, ColumnErasure>>;
+  /**
+   * A statutory retention rule: rows are kept, whatever the subject asks,
+   * until this clock (a column of the row, or a derived clock) has passed.
+   */
+  readonly statutory?: { readonly clock: string; readonly reason: string };
+  /** For row 'keep': why the platform keeps these records about the subject. */
+  readonly keepReason?: string;
+}
+
 export interface SubjectReference {
   readonly column: string;
   readonly kind: SubjectKind;
@@ -66,7 +80,7 @@ export interface TableMap {
   readonly dsar: DsarTreatment;
   /** The order people read its rows in (the id is always added last); default: the retention clock. */
   readonly order?: readonly string[];
-  readonly erasure: { readonly row: RowErasure; readonly columns: Readonly<Record<string, ColumnErasure>> };
+  readonly erasure: TableErasure;
   /** Part of the audit trail: append-only, sealed, and not itself captured. */
   readonly auditTrail?: true;
 }
@@ -134,7 +148,11 @@ export const dataMap: readonly TableMap[] = [
     subjects: [{ column: 'user_id', kind: 'user', relation: 'is', orgColumn: 'user_org_id' }],
     retention: { category: 'access', clock: 'created_at' },
     dsar: include,
-    erasure: { row: 'keep', columns: { reason: 'redact' } },
+    erasure: {
+      row: 'keep',
+      columns: {},
+      keepReason: 'Access history: who could see which school’s data, when and why. Grants are never rewritten (docs/access.md).',
+    },
   },
   {
     table: 'children',
@@ -241,7 +259,14 @@ export const dataMap: readonly TableMap[] = [
       category: 'safeguarding',
       reason: 'May be exempt (serious harm, third-party data); released only after review.',
     },
-    erasure: { row: 'keep', columns: {} },
+    erasure: {
+      row: 'delete',
+      columns: {},
+      statutory: {
+        clock: 'child_25th_birthday',
+        reason: 'Child protection records are kept until the child’s 25th birthday (Keeping Children Safe in Education).',
+      },
+    },
   },
   {
     table: 'wellbeing_checkins',
@@ -301,7 +326,11 @@ export const dataMap: readonly TableMap[] = [
     subjects: [{ column: 'subject_ids', kind: 'any', relation: 'about', array: true }],
     retention: { category: 'audit_events', clock: 'occurred_at' },
     dsar: exclude('Security records; the subject’s id in them is kept so the trail stays verifiable.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: {
+      row: 'keep',
+      columns: {},
+      keepReason: 'The audit trail is append-only and sealed; its events name the subject by id only, and the id is kept so the trail stays verifiable.',
+    },
   },
   {
     table: 'audit_chain',
@@ -364,7 +393,7 @@ export const dataMap: readonly TableMap[] = [
     subjects: [{ column: 'subject_id', kind: 'any', relation: 'about' }],
     retention: null,
     dsar: exclude('Legal proceedings; disclosed, where required, by the DPO.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: { row: 'keep', columns: {}, keepReason: 'A legal hold names the subject by id so that their held records stay preserved.' },
   },
   {
     table: 'retention_runs',
@@ -386,7 +415,7 @@ export const dataMap: readonly TableMap[] = [
     // Its status changes when a bundle is exported, so including it would
     // make every export differ from the last; the manifest carries the request.
     dsar: exclude('Request-handling record; this request’s reference and dates are in the bundle’s manifest.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: { row: 'keep', columns: {}, keepReason: 'The record of the person’s requests, this one included: their id, references and dates.' },
   },
   {
     table: 'erasures',
@@ -396,7 +425,7 @@ export const dataMap: readonly TableMap[] = [
     subjects: [{ column: 'subject_id', kind: 'any', relation: 'about' }],
     retention: null,
     dsar: exclude('Holds only the subject’s id, kept to re-apply the erasure.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: { row: 'keep', columns: {}, keepReason: 'The erasure ledger holds the id only, to re-apply the erasure after a backup restore.' },
   },
   {
     table: 'operator_sessions',

@@ -20,6 +20,7 @@ import type { SubjectReference } from '../datamap/index.js';
 import { parseReleases, planSubjectRead, type ReviewCategory, type TableReadPlan } from './plan.js';
 import {
   article15Section,
+  erasureSection,
   readmeText,
   reportHead,
   reportTail,
@@ -28,9 +29,11 @@ import {
   sectionOpen,
   sectionRow,
   withheldSection,
+  type ErasureLine,
   type ReportHeader,
   type RetentionLine,
 } from './report.js';
+import { erasuresOf, keptReasonText } from './erasure-record.js';
 import { findDsarRequest, type DsarRequest } from './requests.js';
 import { describeSubject, findOrganisation, findSubjects, type DsarSubject, type OrganisationRef } from './subject.js';
 import { writeZip } from './zip.js';
@@ -110,6 +113,8 @@ export interface Manifest {
   readonly released: readonly ReleasedEntry[];
   readonly excluded: ReadonlyArray<{ readonly table: string; readonly reason: string }>;
   readonly media_unavailable: readonly UnavailableMedia[];
+  /** Earlier erasures of the person, and what of this bundle they kept, with reasons. */
+  readonly erasures: readonly ErasureLine[];
 }
 
 export interface ExportResult {
@@ -202,10 +207,10 @@ export type RefusalCode = 'unknown_request' | 'request_closed' | 'subject_not_fo
 async function recordRefusal(
   session: OperatorSession,
   org: OrganisationRef,
-  detail: { readonly reference: string; readonly subjectIds: readonly string[]; readonly code: RefusalCode },
+  detail: { readonly reference: string; readonly subjectIds: readonly string[]; readonly code: RefusalCode; readonly action: string },
 ): Promise<void> {
   await session.transaction(async (trx) => {
-    await sql`select app.audit_record(${org.id}::uuid, null, 'dsar.export', 'dsar_request_reference', ${detail.reference},
+    await sql`select app.audit_record(${org.id}::uuid, null, ${detail.action}, 'dsar_request_reference', ${detail.reference},
       ${[...detail.subjectIds]}::uuid[], 'refused', ${JSON.stringify({ refused: detail.code })}::jsonb)`.execute(trx);
   });
 }
@@ -504,21 +509,31 @@ async function copyChildMedia(
   return { copied, unavailable };
 }
 
+/** What names the request and subject of a DSAR job. */
+export interface RequestSubjectQuery {
+  readonly orgSlug: string;
+  readonly subject: { readonly id: string } | { readonly email: string };
+  readonly reference: string;
+  readonly pickSubject?: (candidates: readonly DsarSubject[]) => Promise<DsarSubject>;
+}
+
 /**
- * The organisation, request and subject of an export, or a refusal that is
- * audited (with a code and ids only) before it is thrown.
+ * The organisation, request and subject of a DSAR job (an export, an
+ * erasure), or a refusal that is audited under `action` (with a code and
+ * ids only) before it is thrown.
  */
-async function resolveRequestSubject(
+export async function resolveRequestSubject(
   trx: Transaction<Database>,
   session: OperatorSession,
-  input: ExportInput,
+  input: RequestSubjectQuery,
+  action = 'dsar.export',
 ): Promise<{ org: OrganisationRef; request: DsarRequest; subject: DsarSubject }> {
     const org = await findOrganisation(trx, input.orgSlug);
     const queriedId = 'id' in input.subject ? [input.subject.id] : [];
     // Every refusal inside the organisation is audited with a code and
     // ids only; the message for the person at the terminal may say more.
     const refuse = async (code: RefusalCode, subjectIds: readonly string[], error: RefusedError): Promise<never> => {
-      await recordRefusal(session, org, { reference: input.reference, subjectIds, code });
+      await recordRefusal(session, org, { reference: input.reference, subjectIds, code, action });
       throw error;
     };
     const request = await findDsarRequest(trx, org, input.reference).catch((error: unknown) =>
@@ -695,6 +710,14 @@ export async function exportSubjectBundle(
         await index.write(reportHead(header));
         for (const t of exportedTables) await index.pipeFrom(fragments.get(t.map.table)!.contents());
         await index.write(withheldSection(withheld));
+        // After an erasure, the bundle says what was kept of what it shows, and why.
+        const shown = new Set(Object.keys(rows));
+        const erasures: ErasureLine[] = (await erasuresOf(trxTyped, org.id, subject.id)).map((e) => ({
+          erased_at: e.erased_at,
+          request: e.request,
+          kept: e.kept.filter((k) => shown.has(k.table)).map((k) => ({ table: k.table, rows: k.rows, reason: keptReasonText(k.reason), why: k.why })),
+        }));
+        await index.write(erasureSection(erasures));
         await index.write(
           article15Section({
             organisation: org.name,
@@ -729,6 +752,7 @@ export async function exportSubjectBundle(
           released: releasedEntries,
           excluded: plan.excluded,
           media_unavailable: mediaUnavailable,
+          erasures,
         };
         const manifestFile = new HashedFileWriter(join(workDir, 'files', 'manifest.json'), { budget });
         await manifestFile.write(`${JSON.stringify(manifest, null, 2)}\n`);

@@ -144,6 +144,29 @@ it would not be fair to them to release it. Each item is reviewed by our Data Pr
 `;
 }
 
+export interface ErasureLine {
+  readonly erased_at: string;
+  readonly request: string | null;
+  readonly kept: ReadonlyArray<{ readonly table: string; readonly rows: number; readonly reason: string; readonly why: string }>;
+}
+
+/** What an earlier erasure of the person kept of what this response shows, and why. */
+export function erasureSection(erasures: readonly ErasureLine[]): string {
+  if (erasures.length === 0) return '';
+  const items = erasures
+    .map((e) => {
+      const kept =
+        e.kept.length === 0
+          ? '<p>None of the records in this response were kept from before that erasure.</p>'
+          : `<ul>\n${e.kept
+              .map((k) => `<li><strong>${escapeHtml(humanise(k.table))}</strong> (${k.rows}): ${escapeHtml(k.reason)}. ${escapeHtml(k.why)}</li>`)
+              .join('\n')}\n</ul>`;
+      return `<p>On ${escapeHtml(readableTime(e.erased_at))} we erased your information${e.request ? ` (request ${escapeHtml(e.request)})` : ''}. What this response still shows from before then was kept for these reasons:</p>\n${kept}`;
+    })
+    .join('\n');
+  return `<h2 id="erasure">Your information was erased</h2>\n<div class="note">${items}</div>\n`;
+}
+
 export interface RetentionLine {
   readonly table: string;
   readonly period: string;

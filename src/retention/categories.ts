@@ -2,16 +2,18 @@
 // covers, the clock each table's rows count from, and how "due" and "held"
 // read in SQL.
 import { sql, type RawBuilder } from 'kysely';
-import { dataMap, isDerivedClock, type ColumnErasure, type SubjectReference } from '../datamap/index.js';
+import { dataMap, isDerivedClock, type SubjectReference } from '../datamap/index.js';
+import { anonymisation, anonymisedSql as anonymisedColumnsSql, type Anonymisation } from '../datamap/anonymise.js';
 import { RefusedError } from '../errors.js';
 
 export interface CategoryTable {
   readonly table: string;
+  readonly idColumn: string;
   readonly clock: string;
   readonly hasSite: boolean;
   readonly subjects: readonly SubjectReference[];
   /** Columns anonymisation changes, and how. */
-  readonly anonymise: Readonly<Record<string, ColumnErasure>>;
+  readonly anonymise: Anonymisation;
 }
 
 export interface Category {
@@ -29,9 +31,15 @@ export function retentionCategories(): Category[] {
   const byName = new Map<string, CategoryTable[]>();
   for (const m of dataMap) {
     if (!m.retention) continue;
-    const anonymise = Object.fromEntries(Object.entries(m.erasure.columns).filter(([, how]) => how !== 'keep'));
     const list = byName.get(m.retention.category) ?? [];
-    list.push({ table: m.table, clock: m.retention.clock, hasSite: m.tenantKey?.site !== null, subjects: m.subjects, anonymise });
+    list.push({
+      table: m.table,
+      idColumn: m.idColumn,
+      clock: m.retention.clock,
+      hasSite: m.tenantKey?.site !== null,
+      subjects: m.subjects,
+      anonymise: anonymisation(m.erasure.columns),
+    });
     byName.set(m.retention.category, list);
   }
   return [...byName.entries()]
@@ -77,7 +85,7 @@ export function parseKeepFor(value: string): string {
 }
 
 /** The moment a row's retention clock starts, as SQL over alias t. */
-export function clockSql(table: CategoryTable): RawBuilder<unknown> {
+export function clockSql(table: Pick<CategoryTable, 'clock'>): RawBuilder<unknown> {
   if (isDerivedClock(table.clock)) {
     const child = sql`(select c.date_of_birth as dob, c.left_on from public.children c where c.org_id = t.org_id and c.id = t.child_id)`;
     return table.clock === 'child_left_on'
@@ -87,8 +95,11 @@ export function clockSql(table: CategoryTable): RawBuilder<unknown> {
   return sql`t.${sql.ref(table.clock)}::timestamptz`;
 }
 
-/** Whether an active legal hold covers row t of this category, as SQL. */
-export function heldSql(table: CategoryTable, category: string): RawBuilder<boolean> {
+/**
+ * Whether an active legal hold covers row t of this category, as SQL; for a
+ * table outside every category (null), only holds without a category.
+ */
+export function heldSql(table: Pick<CategoryTable, 'subjects' | 'hasSite'>, category: string | null): RawBuilder<boolean> {
   const scalar = table.subjects.filter((s) => !s.array).map((s) => sql`t.${sql.ref(s.column)}`);
   const arrays = table.subjects.filter((s) => s.array).map((s) => sql`h.subject_id = any (t.${sql.ref(s.column)})`);
   const subject = [
@@ -99,22 +110,13 @@ export function heldSql(table: CategoryTable, category: string): RawBuilder<bool
     select 1 from public.legal_holds h
     where h.org_id = t.org_id and h.released_at is null
       and (h.site_id is null ${table.hasSite ? sql`or h.site_id = t.site_id` : sql``})
-      and (h.category is null or h.category = ${category})
+      and (h.category is null ${category === null ? sql`` : sql`or h.category = ${category}`})
       and (h.subject_id is null ${subject.length > 0 ? sql`or ${sql.join(subject, sql` or `)}` : sql``}))`;
 }
 
-/** The marker anonymisation writes over a redacted text column. */
-export const REDACTED = '[redacted]';
-
 /** Rows whose personal columns are already anonymised (nothing left to do), as SQL. */
 export function anonymisedSql(table: CategoryTable): RawBuilder<boolean> {
-  const parts = Object.entries(table.anonymise).map(([column, how]) => {
-    const c = sql`t.${sql.ref(column)}`;
-    if (how === 'null') return sql`${c} is null`;
-    if (how === 'generalise_date') return sql`(${c} is null or (extract(month from ${c}) = 12 and extract(day from ${c}) = 31))`;
-    return sql`(${c} is null or ${c}::text = ${REDACTED})`;
-  });
-  return parts.length === 0 ? sql<boolean>`true` : sql<boolean>`(${sql.join(parts, sql` and `)})`;
+  return anonymisedColumnsSql(table.anonymise, table.idColumn);
 }
 
 /** A keep-for interval as people wrote it: `3y`, `6mo`, `30d`, `1y 6mo`, `0d`. */

@@ -9,7 +9,8 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { setOperatorContext } from '../db/operator-session.js';
 import { RefusedError } from '../errors.js';
-import { anonymisedSql, clockSql, heldSql, REDACTED, sweepRefusal, type CategoryTable, type RetentionAction } from './categories.js';
+import { anonymisedSql, clockSql, heldSql, sweepRefusal, type CategoryTable, type RetentionAction } from './categories.js';
+import { anonymiseSet } from '../datamap/anonymise.js';
 import { policyScopes } from './plan.js';
 import { isDerivedClock } from '../datamap/index.js';
 
@@ -68,18 +69,6 @@ function scopeSql(u: { siteId: string | null }, orgId: string) {
 function dueSql(u: Unit, orgId: string, cutoff: string) {
   return sql`${scopeSql(u, orgId)} and ${clockSql(u.table)} <= ${cutoff}::timestamptz and not ${heldSql(u.table, u.category)}
     ${u.action === 'anonymise' ? sql`and not ${anonymisedSql(u.table)}` : sql``}`;
-}
-
-function anonymiseSet(table: CategoryTable) {
-  return sql.join(
-    Object.entries(table.anonymise).map(([column, how]) => {
-      const c = sql.ref(column);
-      if (how === 'null') return sql`${c} = null`;
-      // The year only, as its last day: a clock derived from it (a 25th birthday) can only move later.
-      if (how === 'generalise_date') return sql`${c} = (date_trunc('year', ${c}) + interval '1 year - 1 day')::date`;
-      return sql`${c} = case when ${c} is null then null else ${REDACTED} end`;
-    }),
-  );
 }
 
 /**
@@ -247,7 +236,7 @@ async function sweepUnit(
           await sql`insert into ${sql.table(`archive.${u.table.table}`)} select t.*, statement_timestamp(), ${run.id}::uuid from ${t} where t.${where}`.execute(trx);
         }
         if (u.action === 'anonymise') {
-          await sql`update ${sql.table(`public.${u.table.table}`)} set ${anonymiseSet(u.table)} where ${where}`.execute(trx);
+          await sql`update ${sql.table(`public.${u.table.table}`)} set ${anonymiseSet(u.table.anonymise, u.table.idColumn)} where ${where}`.execute(trx);
         } else {
           await sql`delete from ${sql.table(`public.${u.table.table}`)} where ${where}`.execute(trx);
         }

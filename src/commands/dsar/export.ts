@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { collect, withScopedSession } from '../scope.js';
 import { commandContext, parseSlug } from '../context.js';
 import { VERSION } from '../../version.js';
-import { dsarReason, localToday, orgOption } from './shared.js';
+import { dsarReason, localToday, orgOption, subjectPicker } from './shared.js';
 
 
 function formatBytes(n: number): string {
@@ -76,17 +76,7 @@ export function registerDsarExport(dsar: Command): void {
               force: opts.force === true,
               toolVersion: VERSION,
               ...(signingKey ? { signingKey } : {}),
-              ...(ctx.interactive && !ctx.options.json
-                ? {
-                    pickSubject: async (candidates) => {
-                      const { select } = await import('@inquirer/prompts');
-                      return select({
-                        message: 'More than one person matches --subject; which one is the request about?',
-                        choices: candidates.map((c) => ({ name: describeSubject(c), value: c })),
-                      });
-                    },
-                  }
-                : {}),
+              ...subjectPicker(ctx),
             },
             { logger: ctx.logger },
           ),

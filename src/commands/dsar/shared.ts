@@ -2,6 +2,7 @@
 // DSAR job gives, and the operator's local date.
 import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
+import type { DsarSubject } from '../../dsar/subject.js';
 
 /**
  * The session reason for DSAR work: --reason if given, else the request
@@ -22,4 +23,24 @@ export function localToday(now = new Date()): string {
   const m = String(now.getMonth() + 1).padStart(2, '0');
   const d = String(now.getDate()).padStart(2, '0');
   return `${y}-${m}-${d}`;
+}
+
+/**
+ * On a terminal, a prompt that picks one of several people matching
+ * --subject; elsewhere nothing, so the core refuses with the candidates.
+ */
+export function subjectPicker(
+  ctx: CommandContext,
+): { pickSubject?: (candidates: readonly DsarSubject[]) => Promise<DsarSubject> } {
+  if (!ctx.interactive || ctx.options.json) return {};
+  return {
+    pickSubject: async (candidates) => {
+      const { select } = await import('@inquirer/prompts');
+      const { describeSubject } = await import('../../dsar/subject.js');
+      return select({
+        message: 'More than one person matches --subject; which one is the request about?',
+        choices: candidates.map((c) => ({ name: describeSubject(c), value: c })),
+      });
+    },
+  };
 }

@@ -1,0 +1,766 @@
+// Subject erasure (docs/erasure.md). The data map decides, table by table,
+// what happens to the rows about one person: deleted, anonymised column by
+// column, or kept with a reason (a legal hold, a statutory retention rule,
+// the identity needed by kept records, records the person made about
+// others, and record-keeping tables such as the audit trail). The plan is
+// counted and applied in one REPEATABLE READ transaction, with the erasures
+// ledger row and the certificate's SHA-256; the certificate files and the
+// removal of media files from the store follow the commit, and whatever a
+// crash leaves undone the next run finishes. The certificates are also the
+// ledger outside the database that `--replay` re-applies after a restore.
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
+import type { Logger } from 'pino';
+import { RefusedError } from '../errors.js';
+import type { OperatorSession } from '../db/operator-session.js';
+import type { Database } from '../db/schema.js';
+import { dataMap, refersTo, type SubjectReference, type TableMap } from '../datamap/index.js';
+import { anonymisation, anonymisedSql, anonymiseSet, type Anonymisation } from '../datamap/anonymise.js';
+import { clockSql, heldSql } from '../retention/categories.js';
+import { resolveRequestSubject, type RequestSubjectQuery } from './export.js';
+import type { DsarSubject, OrganisationRef, SubjectType } from './subject.js';
+import { KEPT_REASONS, type KeptReason } from './erasure-record.js';
+
+export { KEPT_REASONS, type KeptReason };
+
+export const CERTIFICATE_FORMAT = 'trustctl-erasure-certificate/1';
+
+export interface KeptRows {
+  readonly reason: KeptReason;
+  readonly rows: number;
+  /** The rule or record behind the reason, in words. */
+  readonly why: string;
+  /** For a statutory rule: when the last of these rows stops being kept by it (ISO date). */
+  readonly until?: string;
+}
+
+/** One table's part of an erasure (archive tables as archive.<table>). */
+export interface TableAccount {
+  readonly table: string;
+  readonly deleted: number;
+  readonly anonymised: number;
+  /** Rows whose personal columns were already anonymised (an earlier erasure or sweep). */
+  readonly already_anonymised: number;
+  /** How each personal column of anonymised rows was treated. */
+  readonly columns: Anonymisation;
+  readonly kept: readonly KeptRows[];
+}
+
+export interface ErasurePlan {
+  readonly tables: readonly TableAccount[];
+  readonly totals: { readonly deleted: number; readonly anonymised: number; readonly kept: number };
+  /** Media files of deleted rows, to be removed from the store. */
+  readonly mediaFiles: number;
+}
+
+/** The certificate: everything in it comes from the ledger row, so it can be rebuilt byte for byte. */
+export interface Certificate {
+  readonly format: string;
+  readonly erasure_id: string;
+  readonly request: { readonly reference: string };
+  readonly organisation: { readonly id: string; readonly slug: string };
+  readonly subject: { readonly type: SubjectType; readonly id: string };
+  readonly erased_at: string;
+  readonly operator_session: { readonly id: string | null; readonly operator: string | null };
+  readonly tool: { readonly name: 'trustctl'; readonly version: string };
+  readonly schema_version: string;
+  readonly totals: ErasurePlan['totals'];
+  /** Media files deleted with their records; their files are removed from the store after the commit. */
+  readonly media_files: number;
+  readonly tables: readonly TableAccount[];
+  readonly statement: string;
+}
+
+type Trx = Transaction<Database>;
+
+interface Unit {
+  readonly map: TableMap;
+  readonly schema: 'public' | 'archive';
+  readonly name: string;
+  readonly own: readonly SubjectReference[];
+  readonly by: readonly SubjectReference[];
+  /** The person's own record (children, users): kept while anything else of theirs is kept. */
+  readonly identity: boolean;
+}
+
+/** Every table (and archive table) that can hold rows about a subject of this type; identity tables last. */
+function erasureUnits(type: SubjectType, archived: ReadonlySet<string>): Unit[] {
+  const units: Unit[] = [];
+  for (const map of dataMap) {
+    if (!map.tenantKey) continue;
+    const refs = map.subjects.filter((s) => refersTo(s.kind, type));
+    if (refs.length === 0) continue;
+    if (map.erasure.row === 'keep' && !map.erasure.keepReason) throw new Error(`data map: ${map.table} keeps rows without a keepReason`);
+    const own = refs.filter((r) => r.relation !== 'by');
+    const by = refs.filter((r) => r.relation === 'by');
+    const identity = map.erasure.row === 'anonymise' && own.some((r) => r.relation === 'is');
+    for (const schema of ['public', 'archive'] as const) {
+      if (schema === 'archive' && !archived.has(map.table)) continue;
+      units.push({ map, schema, name: schema === 'public' ? map.table : `archive.${map.table}`, own, by, identity });
+    }
+  }
+  return [...units.filter((u) => !u.identity), ...units.filter((u) => u.identity)];
+}
+
+async function archivedTables(trx: Trx): Promise<Set<string>> {
+  const r = await sql<{ t: string }>`select c.relname as t from pg_catalog.pg_class c
+    where c.relnamespace = 'archive'::regnamespace and c.relkind = 'r'`.execute(trx);
+  return new Set(r.rows.map((x) => x.t));
+}
+
+/** SQL conditions over row t of a unit for one subject. */
+function unitConditions(u: Unit, orgId: string, subjectId: string) {
+  const match = (r: SubjectReference): RawBuilder<boolean> => {
+    const col = sql.ref(`t.${r.column}`);
+    const hit = r.array ? sql`${subjectId}::uuid = any (${col})` : sql`${col} = ${subjectId}::uuid`;
+    return r.orgColumn ? sql<boolean>`(${hit} and ${sql.ref(`t.${r.orgColumn}`)} = ${orgId}::uuid)` : sql<boolean>`${hit}`;
+  };
+  const own = u.own.length > 0 ? sql<boolean>`coalesce(${sql.join(u.own.map(match), sql` or `)}, false)` : sql<boolean>`false`;
+  const by =
+    u.by.length > 0 ? sql<boolean>`(coalesce(${sql.join(u.by.map(match), sql` or `)}, false) and not ${own})` : sql<boolean>`false`;
+  const held = heldSql({ subjects: u.map.subjects, hasSite: u.map.tenantKey?.site != null }, u.map.retention?.category ?? null);
+  const rule = u.map.erasure.statutory;
+  const clock = rule ? clockSql({ clock: rule.clock }) : sql`null::timestamptz`;
+  const statutory = rule ? sql<boolean>`coalesce(${clock} > transaction_timestamp(), false)` : sql<boolean>`false`;
+  const columns = anonymisation(u.map.erasure.columns);
+  const anonymised = anonymisedSql(columns, u.map.idColumn);
+  const scope = sql<boolean>`t.org_id = ${orgId}::uuid and (${own} or ${by})`;
+  return { own, by, held, statutory, clock, anonymised, columns, scope };
+}
+
+interface UnitCount {
+  readonly held: number;
+  readonly statutory: number;
+  readonly act: number;
+  readonly done: number;
+  readonly own: number;
+  readonly by: number;
+  /** The latest statutory clock among the statutory rows. */
+  readonly until: string | null;
+}
+
+async function countUnit(trx: Trx, u: Unit, orgId: string, subjectId: string): Promise<UnitCount> {
+  const c = unitConditions(u, orgId, subjectId);
+  const r = await sql<Record<Exclude<keyof UnitCount, 'until'>, string> & { until: string | null }>`
+    select count(*) filter (where ${c.own}) as own,
+           count(*) filter (where ${c.by}) as by,
+           count(*) filter (where ${c.own} and ${c.held}) as held,
+           count(*) filter (where ${c.own} and not ${c.held} and ${c.statutory}) as statutory,
+           count(*) filter (where ${c.own} and not ${c.held} and not ${c.statutory} and not ${c.anonymised}) as act,
+           count(*) filter (where ${c.own} and not ${c.held} and not ${c.statutory} and ${c.anonymised}) as done,
+           to_char(max(${c.clock}) filter (where ${c.own} and not ${c.held} and ${c.statutory}) at time zone 'UTC', 'YYYY-MM-DD') as until
+    from ${sql.table(`${u.schema}.${u.map.table}`)} t where ${c.scope}`.execute(trx);
+  const row = r.rows[0]!;
+  return {
+    own: Number(row.own),
+    by: Number(row.by),
+    held: Number(row.held),
+    statutory: Number(row.statutory),
+    act: Number(row.act),
+    done: Number(row.done),
+    until: row.until,
+  };
+}
+
+/** What to do with each unit, from its counts; kept (held or statutory) rows elsewhere keep the identity row. */
+function accountFor(u: Unit, c: UnitCount, keptElsewhere: boolean): TableAccount {
+  const kept: KeptRows[] = [];
+  const add = (reason: KeptReason, rows: number, why: string, until?: string | null): void => {
+    if (rows > 0) kept.push({ reason, rows, why, ...(until ? { until } : {}) });
+  };
+  const row = u.map.erasure.row;
+  if (row === 'keep') {
+    add('record_keeping', c.own + c.by, u.map.erasure.keepReason!);
+    return { table: u.name, deleted: 0, anonymised: 0, already_anonymised: 0, columns: {}, kept };
+  }
+  add('legal_hold', c.held, 'An active legal hold covers these records (trustctl hold list).');
+  add('statutory', c.statutory, u.map.erasure.statutory?.reason ?? '', c.until);
+  add('made_by_subject', c.by, 'Records the person made about other people; they name the person by id only.');
+  if (u.identity && keptElsewhere) {
+    add('identifies_kept_records', c.act + c.done, 'The person’s own record, kept unchanged while records about them are kept for a hold or by law.');
+    return { table: u.name, deleted: 0, anonymised: 0, already_anonymised: 0, columns: {}, kept };
+  }
+  const columns = row === 'anonymise' ? anonymisation(u.map.erasure.columns) : {};
+  return {
+    table: u.name,
+    deleted: row === 'delete' ? c.act + c.done : 0,
+    anonymised: row === 'anonymise' ? c.act : 0,
+    already_anonymised: row === 'anonymise' ? c.done : 0,
+    columns,
+    kept,
+  };
+}
+
+function totalsOf(tables: readonly TableAccount[]): ErasurePlan['totals'] {
+  let [deleted, anonymised, kept] = [0, 0, 0];
+  for (const t of tables) {
+    deleted += t.deleted;
+    anonymised += t.anonymised;
+    kept += t.kept.reduce((n, k) => n + k.rows, 0);
+  }
+  return { deleted, anonymised, kept };
+}
+
+/**
+ * Counts, without changing anything, what erasing the subject would do to
+ * each table.
+ *
+ * @example
+ * const plan = await planErasure(trx, org.id, subject)
+ */
+export async function planErasure(trx: Trx, orgId: string, subject: { type: SubjectType; id: string }): Promise<ErasurePlan> {
+  const units = erasureUnits(subject.type, await archivedTables(trx));
+  const tables: TableAccount[] = [];
+  let keptElsewhere = false;
+  let mediaFiles = 0;
+  for (const u of units) {
+    const c = await countUnit(trx, u, orgId, subject.id);
+    if (!u.identity && c.held + c.statutory > 0) keptElsewhere = true;
+    const account = accountFor(u, c, keptElsewhere);
+    if (u.map.table === 'media_files') mediaFiles += account.deleted;
+    if (c.own + c.by > 0) tables.push(account);
+  }
+  return { tables, totals: totalsOf(tables), mediaFiles };
+}
+
+/**
+ * Applies the erasure in the caller's transaction: deletes and anonymises
+ * what the plan says, returning what was actually changed (which must be
+ * the plan, counted in the same snapshot) and the storage keys of deleted
+ * media.
+ */
+async function applyErasure(
+  trx: Trx,
+  orgId: string,
+  subject: { type: SubjectType; id: string },
+): Promise<{ plan: ErasurePlan; mediaKeys: string[] }> {
+  const plan = await planErasure(trx, orgId, subject);
+  const units = erasureUnits(subject.type, await archivedTables(trx));
+  const mediaKeys: string[] = [];
+  for (const u of units) {
+    const account = plan.tables.find((t) => t.table === u.name);
+    if (!account || (account.deleted === 0 && account.anonymised === 0)) continue;
+    const c = unitConditions(u, orgId, subject.id);
+    const target = sql.table(`${u.schema}.${u.map.table}`);
+    const where = sql`${c.scope} and ${c.own} and not ${c.held} and not ${c.statutory}`;
+    let changed: number;
+    if (account.deleted > 0) {
+      const keys = u.map.table === 'media_files' ? sql`t.storage_key` : sql`null::text`;
+      const r = await sql<{ n: string; keys: Array<string | null> }>`
+        with gone as (delete from ${target} t where ${where} returning ${keys} as key)
+        select count(*) as n, coalesce(array_agg(key order by key) filter (where key is not null), '{}') as keys from gone`.execute(trx);
+      changed = Number(r.rows[0]!.n);
+      mediaKeys.push(...(r.rows[0]!.keys.filter((k) => k !== null) as string[]));
+    } else {
+      const r = await sql<{ n: string }>`
+        with done as (update ${target} t set ${anonymiseSet(c.columns, u.map.idColumn)} where ${where} and not ${c.anonymised} returning 1)
+        select count(*) as n from done`.execute(trx);
+      changed = Number(r.rows[0]!.n);
+    }
+    const expected = account.deleted + account.anonymised;
+    if (changed !== expected) {
+      throw new Error(`${u.name}: the plan counted ${expected} rows to change but ${changed} changed; nothing was committed`);
+    }
+  }
+  return { plan, mediaKeys };
+}
+
+/** The certificate's file names in a directory: ORG-REF.erasure.json and .txt ('/' in a reference becomes '~'). */
+export function certificatePaths(dir: string, orgSlug: string, reference: string): { json: string; text: string } {
+  const base = join(resolve(dir), `${orgSlug}-${reference.replace(/\//g, '~')}.erasure`);
+  return { json: `${base}.json`, text: `${base}.txt` };
+}
+
+const STATEMENT =
+  'The personal data listed as deleted or anonymised was erased in one database transaction at erased_at. Kept records are listed with the reason each was kept. The person’s id remains in the audit trail and in the records listed as kept, so that the trail stays verifiable and this erasure can be re-applied after a backup is restored.';
+
+function certificateJson(c: Certificate): string {
+  return `${JSON.stringify(c, null, 2)}\n`;
+}
+
+function certificateText(c: Certificate, sha256: string): string {
+  const lines = [
+    'ERASURE CERTIFICATE',
+    '',
+    `Request:          ${c.request.reference}`,
+    `Organisation:     ${c.organisation.slug} (${c.organisation.id})`,
+    `Subject:          ${c.subject.type} ${c.subject.id}`,
+    `Erased at:        ${c.erased_at}`,
+    `Operator session: ${c.operator_session.id ?? 'unknown'}${c.operator_session.operator ? ` (${c.operator_session.operator})` : ''}`,
+    `Tool:             trustctl ${c.tool.version}, schema ${c.schema_version}`,
+    `Erasure id:       ${c.erasure_id}`,
+    '',
+    `Deleted ${c.totals.deleted} row(s), anonymised ${c.totals.anonymised}, kept ${c.totals.kept}.` +
+      (c.media_files > 0 ? ` ${c.media_files} media file(s) deleted with their records and removed from the store after the commit.` : ''),
+    '',
+    'Per table:',
+  ];
+  for (const t of c.tables) {
+    const parts = [];
+    if (t.deleted > 0) parts.push(`deleted ${t.deleted}`);
+    if (t.anonymised > 0) {
+      parts.push(`anonymised ${t.anonymised} (${Object.entries(t.columns).map(([col, how]) => `${col}: ${how}`).join(', ')})`);
+    }
+    if (t.already_anonymised > 0) parts.push(`already anonymised ${t.already_anonymised}`);
+    for (const k of t.kept) parts.push(`kept ${k.rows}: ${k.reason}`);
+    lines.push(`  ${t.table.padEnd(32)} ${parts.join('; ')}`);
+  }
+  const kept = c.tables.flatMap((t) => t.kept.map((k) => ({ table: t.table, ...k })));
+  if (kept.length > 0) {
+    lines.push('', 'Kept, and why:');
+    for (const k of kept) {
+      lines.push(`  ${k.table}: ${k.rows} row(s), ${KEPT_REASONS[k.reason]}${k.until ? ` until ${k.until}` : ''}. ${k.why}`);
+    }
+  }
+  lines.push('', c.statement, '', `SHA-256 of the JSON certificate (${c.organisation.slug}-${c.request.reference.replace(/\//g, '~')}.erasure.json):`, `  ${sha256}`, '');
+  return lines.join('\n');
+}
+
+const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/**
+ * Writes a certificate's two files from its JSON text (beside their names,
+ * then renamed), unless they are already there and intact.
+ */
+async function writeCertificate(dir: string, json: string): Promise<{ json: string; text: string; sha256: string }> {
+  const cert = JSON.parse(json) as Certificate;
+  const paths = certificatePaths(dir, cert.organisation.slug, cert.request.reference);
+  const sha256 = sha256Hex(json);
+  await mkdir(resolve(dir), { recursive: true });
+  for (const [path, body] of [
+    [paths.json, json],
+    [paths.text, certificateText(cert, sha256)],
+  ] as const) {
+    const existing = await readFile(path, 'utf8').catch(() => null);
+    if (existing === body) continue;
+    if (existing !== null) {
+      throw new RefusedError(`${path} exists and is not this erasure’s certificate`, 'Move it away, or pass --out another directory');
+    }
+    await writeFile(`${path}.partial`, body, { mode: 0o600 });
+    await rename(`${path}.partial`, path);
+  }
+  return { ...paths, sha256 };
+}
+
+/** Removes media files from the store; a file already gone counts as removed. */
+async function removeMedia(
+  mediaDir: string,
+  keys: readonly string[],
+): Promise<{ removed: string[]; failed: Array<{ key: string; problem: string }> }> {
+  const root = resolve(mediaDir);
+  const removed: string[] = [];
+  const failed: Array<{ key: string; problem: string }> = [];
+  for (const key of keys) {
+    const path = resolve(root, key);
+    if (!path.startsWith(root + sep)) {
+      failed.push({ key, problem: 'storage key points outside the media store' });
+      continue;
+    }
+    try {
+      await unlink(path);
+      removed.push(key);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') removed.push(key);
+      else failed.push({ key, problem: (error as Error).message });
+    }
+  }
+  return { removed, failed };
+}
+
+interface LedgerRow {
+  readonly id: string;
+  readonly site_id: string | null;
+  readonly subject_id: string;
+  readonly subject_type: SubjectType;
+  readonly request_reference: string | null;
+  readonly erased_at: Date;
+  /** The certificate's exact JSON text (jsonb would reorder an object's keys). */
+  readonly account: { certificate_json?: string };
+  readonly media_pending: string[];
+  readonly certificate_sha256: string | null;
+}
+
+export interface MediaRemoval {
+  readonly erasure_id: string;
+  readonly removed: number;
+  readonly failed: ReadonlyArray<{ readonly key: string; readonly problem: string }>;
+}
+
+/**
+ * Removes the media files every erasure of the organisation still owes the
+ * store, and records what is left; run after each erasure's commit and at
+ * the start of the next run, so a crash or a file that could not be removed
+ * is finished later.
+ */
+export async function finishMediaRemovals(session: OperatorSession, orgId: string, mediaDir: string): Promise<MediaRemoval[]> {
+  const pending = await session.transaction((trx) =>
+    sql<LedgerRow>`select id, media_pending from public.erasures
+      where org_id = ${orgId}::uuid and cardinality(media_pending) > 0 order by erased_at, id`.execute(trx),
+  );
+  const results: MediaRemoval[] = [];
+  for (const row of pending.rows) {
+    const { removed, failed } = await removeMedia(mediaDir, row.media_pending);
+    if (removed.length > 0) {
+      await session.transaction((trx) =>
+        sql`update public.erasures set media_pending = array(select k from unnest(media_pending) k where not (k = any (${removed}::text[])))
+          where org_id = ${orgId}::uuid and id = ${row.id}::uuid`.execute(trx),
+      );
+    }
+    results.push({ erasure_id: row.id, removed: removed.length, failed });
+  }
+  return results;
+}
+
+export interface EraseInput extends RequestSubjectQuery {
+  /** Where certificates are written (and read back by --replay). */
+  readonly outDir: string;
+  /** Where media files live (storage_key is relative to it). */
+  readonly mediaDir: string;
+  readonly toolVersion: string;
+  /** Show the plan only. */
+  readonly dryRun: boolean;
+  /** Asked with the plan before anything changes; false stops with nothing changed. */
+  readonly confirm: (plan: ErasurePlan, subject: DsarSubject, org: OrganisationRef) => Promise<boolean>;
+  /** Runs after the commit, before the certificate files and media removal (tests use it to crash there). */
+  readonly afterCommit?: () => Promise<void>;
+}
+
+export interface EraseResult {
+  readonly status: 'planned' | 'declined' | 'erased' | 'already_erased';
+  readonly organisation: OrganisationRef;
+  readonly subject: DsarSubject;
+  readonly reference: string;
+  readonly plan: ErasurePlan;
+  readonly erasureId: string | null;
+  readonly erasedAt: string | null;
+  readonly certificate: { readonly json: string; readonly text: string; readonly sha256: string } | null;
+  readonly media: readonly MediaRemoval[];
+  /** True when the data changed between the plan shown and the plan applied. */
+  readonly planChanged: boolean;
+}
+
+async function ledgerRow(trx: Trx, orgId: string, where: { reference: string; subjectId: string } | { id: string }) {
+  const r = await sql<LedgerRow>`select id, site_id, subject_id, subject_type, request_reference, erased_at, account, media_pending,
+      certificate_sha256 from public.erasures
+    where org_id = ${orgId}::uuid and ${
+      'id' in where
+        ? sql`id = ${where.id}::uuid`
+        : sql`request_reference = ${where.reference} and subject_id = ${where.subjectId}::uuid`
+    }`.execute(trx);
+  return r.rows[0] ?? null;
+}
+
+/** Builds the certificate of an erasure about to be recorded. */
+async function buildCertificate(
+  trx: Trx,
+  input: {
+    readonly erasureId: string;
+    readonly org: OrganisationRef;
+    readonly subject: { type: SubjectType; id: string };
+    readonly reference: string;
+    readonly erasedAt: Date;
+    readonly sessionId: string;
+    readonly plan: ErasurePlan;
+    readonly toolVersion: string;
+  },
+): Promise<Certificate> {
+  const meta = await sql<{ operator: string | null; schema: string | null }>`
+    select (select s.db_user from public.operator_sessions s where s.id = ${input.sessionId}::uuid) as operator,
+           (select max(name) from public.trustctl_migrations) as schema`.execute(trx);
+  return {
+    format: CERTIFICATE_FORMAT,
+    erasure_id: input.erasureId,
+    request: { reference: input.reference },
+    organisation: { id: input.org.id, slug: input.org.slug },
+    subject: { type: input.subject.type, id: input.subject.id },
+    erased_at: input.erasedAt.toISOString(),
+    operator_session: { id: input.sessionId, operator: meta.rows[0]!.operator },
+    tool: { name: 'trustctl', version: input.toolVersion },
+    schema_version: meta.rows[0]!.schema ?? 'unknown',
+    totals: input.plan.totals,
+    media_files: input.plan.mediaFiles,
+    tables: input.plan.tables,
+    statement: STATEMENT,
+  };
+}
+
+/** Records the erasure: ledger row (ids and counts only), audit event. */
+async function recordErasure(
+  trx: Trx,
+  input: {
+    readonly cert: Certificate;
+    /** The certificate's JSON text, exactly as in its file. */
+    readonly json: string;
+    readonly sha256: string;
+    readonly siteId: string | null;
+    readonly mediaKeys: readonly string[];
+    readonly requestId: string | null;
+    readonly sessionId: string | null;
+  },
+): Promise<boolean> {
+  const c = input.cert;
+  const counts = Object.fromEntries(
+    c.tables.map((t) => [t.table, { delete: t.deleted, anonymise: t.anonymised, keep: t.kept.reduce((n, k) => n + k.rows, 0) }]),
+  );
+  const inserted = await sql<{ id: string }>`
+    insert into public.erasures (org_id, site_id, id, request_id, request_reference, subject_id, subject_type, erased_at,
+      operator_session_id, counts, account, media_pending, certificate_sha256)
+    values (${c.organisation.id}::uuid, ${input.siteId}::uuid, ${c.erasure_id}::uuid,
+      ${input.requestId}::uuid, ${c.request.reference}, ${c.subject.id}::uuid, ${c.subject.type}, ${c.erased_at}::timestamptz,
+      (select s.id from public.operator_sessions s where s.id = ${input.sessionId}::uuid),
+      ${JSON.stringify(counts)}::jsonb, ${JSON.stringify({ certificate_json: input.json })}::jsonb, ${[...input.mediaKeys]}::text[], ${input.sha256})
+    on conflict (org_id, id) do nothing
+    returning id`.execute(trx);
+  return inserted.rows.length > 0;
+}
+
+async function auditErasure(
+  trx: Trx,
+  input: { orgId: string; siteId: string | null; erasureId: string; subjectId: string; context: Record<string, unknown> },
+): Promise<void> {
+  await sql`select app.audit_record(${input.orgId}::uuid, ${input.siteId}::uuid, 'dsar.erase', 'erasure', ${input.erasureId},
+    array[${input.subjectId}::uuid], 'success', ${JSON.stringify(input.context)}::jsonb)`.execute(trx);
+}
+
+function samePlan(a: ErasurePlan, b: ErasurePlan): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * Erases one subject under a request, through an open operator session:
+ * plan, confirm, apply in one transaction with the ledger row and audit
+ * event, then write the certificate and remove media files from the store.
+ * Rerun for the same request, it finishes what an interrupted run left.
+ *
+ * @example
+ * await eraseSubject(session, { orgSlug: 'oak-trust', subject: { id }, reference: 'ER-7', outDir, mediaDir,
+ *   toolVersion, dryRun: false, confirm: async () => true }, { logger })
+ */
+export async function eraseSubject(session: OperatorSession, input: EraseInput, { logger }: { logger: Logger }): Promise<EraseResult> {
+  const found = await session.transaction(
+    async (trx) => {
+      const { org, request, subject } = await resolveRequestSubject(trx, session, input, 'dsar.erase');
+      const existing = await ledgerRow(trx, org.id, { reference: request.reference, subjectId: subject.id });
+      const plan = await planErasure(trx, org.id, subject);
+      return { org, request, subject, existing, plan };
+    },
+    { isolation: 'repeatable read' },
+  );
+  const { org, request, subject } = found;
+  const base = { organisation: org, subject, reference: request.reference, planChanged: false };
+
+  const finish = async (row: LedgerRow, status: 'erased' | 'already_erased', plan: ErasurePlan, planChanged: boolean) => {
+    const json = row.account.certificate_json;
+    if (!json) throw new Error(`erasure ${row.id} has no certificate in the ledger`);
+    if (sha256Hex(json) !== row.certificate_sha256) {
+      throw new Error(`erasure ${row.id}: the certificate in the ledger does not match its recorded SHA-256`);
+    }
+    const written = await writeCertificate(input.outDir, json);
+    const media = await finishMediaRemovals(session, org.id, input.mediaDir);
+    for (const m of media) for (const f of m.failed) logger.warn({ erasure: m.erasure_id, key: f.key, problem: f.problem }, 'media file not removed');
+    return {
+      ...base,
+      status,
+      plan,
+      planChanged,
+      erasureId: row.id,
+      erasedAt: row.erased_at.toISOString(),
+      certificate: written,
+      media,
+    } satisfies EraseResult;
+  };
+
+  if (found.existing) {
+    // Erased before under this request: finish what that run may have left (certificate, media).
+    return finish(found.existing, 'already_erased', found.plan, false);
+  }
+  if (input.dryRun) return { ...base, status: 'planned', plan: found.plan, erasureId: null, erasedAt: null, certificate: null, media: [] };
+  if (!(await input.confirm(found.plan, subject, org))) {
+    return { ...base, status: 'declined', plan: found.plan, erasureId: null, erasedAt: null, certificate: null, media: [] };
+  }
+
+  const erasureId = randomUUID();
+  const applied = await session.transaction(
+    async (trx) => {
+      // One erasure of a subject at a time (a second waits, then finds the ledger row).
+      await sql`select pg_advisory_xact_lock(hashtextextended(${`trustctl-erase:${org.id}:${subject.id}`}, 0))`.execute(trx);
+      const again = await ledgerRow(trx, org.id, { reference: request.reference, subjectId: subject.id });
+      if (again) return { row: again, plan: found.plan, fresh: false };
+      const at = await sql<{ now: Date }>`select transaction_timestamp() as now`.execute(trx);
+      const { plan, mediaKeys } = await applyErasure(trx, org.id, subject);
+      const cert = await buildCertificate(trx, {
+        erasureId,
+        org,
+        subject,
+        reference: request.reference,
+        erasedAt: at.rows[0]!.now,
+        sessionId: session.id,
+        plan,
+        toolVersion: input.toolVersion,
+      });
+      const json = certificateJson(cert);
+      const sha256 = sha256Hex(json);
+      await recordErasure(trx, {
+        cert,
+        json,
+        sha256,
+        siteId: subject.siteId,
+        mediaKeys,
+        requestId: request.id,
+        sessionId: session.id,
+      });
+      await auditErasure(trx, {
+        orgId: org.id,
+        siteId: subject.siteId,
+        erasureId,
+        subjectId: subject.id,
+        context: { request: request.reference, certificate_sha256: sha256, totals: plan.totals, media_files: mediaKeys.length },
+      });
+      const row = await ledgerRow(trx, org.id, { id: erasureId });
+      return { row: row!, plan, fresh: true };
+    },
+    { isolation: 'repeatable read' },
+  );
+  logger.info({ erasure: applied.row.id, subject: subject.id, request: request.reference }, 'erasure committed');
+  if (input.afterCommit) await input.afterCommit();
+  return finish(applied.row, applied.fresh ? 'erased' : 'already_erased', applied.plan, !samePlan(applied.plan, found.plan));
+}
+
+/** A certificate read back from its directory, with the SHA-256 of its bytes. */
+export interface StoredCertificate {
+  readonly path: string;
+  readonly json: string;
+  readonly sha256: string;
+  readonly certificate: Certificate;
+}
+
+/**
+ * Reads every certificate in a directory recorded at or after `since`,
+ * oldest first; a file that is not a certificate is a refusal, not skipped.
+ */
+export async function readCertificates(dir: string, since: Date): Promise<StoredCertificate[]> {
+  const root = resolve(dir);
+  const names = await readdir(root).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') throw new RefusedError(`no certificate directory ${root}`, 'Pass --from the directory erasure certificates were written to');
+    throw error;
+  });
+  const out: StoredCertificate[] = [];
+  for (const name of names.filter((n) => n.endsWith('.erasure.json')).sort()) {
+    const path = join(root, name);
+    const text = await readFile(path, 'utf8');
+    let cert: Certificate;
+    try {
+      cert = JSON.parse(text) as Certificate;
+    } catch {
+      throw new RefusedError(`${path} is not valid JSON`);
+    }
+    if (cert.format !== CERTIFICATE_FORMAT || !cert.erasure_id || !cert.subject?.id || !cert.organisation?.slug || !cert.erased_at) {
+      throw new RefusedError(`${path} is not a trustctl erasure certificate (${CERTIFICATE_FORMAT})`);
+    }
+    if (new Date(cert.erased_at) >= since) out.push({ path, json: text, sha256: sha256Hex(text), certificate: cert });
+  }
+  return out.sort((a, b) => a.certificate.erased_at.localeCompare(b.certificate.erased_at) || a.path.localeCompare(b.path));
+}
+
+export interface ReplayOutcome {
+  readonly path: string;
+  readonly erasure_id: string;
+  readonly organisation: string;
+  readonly subject: string;
+  readonly request: string;
+  readonly erased_at: string;
+  /** Rows deleted or anonymised by this replay (0 when the erasure was already in place). */
+  readonly deleted: number;
+  readonly anonymised: number;
+  /** Whether the ledger row was missing (a restore from before the erasure) and was written again. */
+  readonly ledger_restored: boolean;
+  readonly media: readonly MediaRemoval[];
+}
+
+/**
+ * Re-applies erasures from their certificates (after a backup restore),
+ * oldest first, each in one transaction: the same rules on today's data,
+ * the ledger row written again if missing. Idempotent.
+ */
+export async function replayErasures(
+  session: OperatorSession,
+  certificates: readonly StoredCertificate[],
+  { mediaDir, logger }: { mediaDir: string; logger: Logger },
+): Promise<ReplayOutcome[]> {
+  const outcomes: ReplayOutcome[] = [];
+  for (const stored of certificates) {
+    const c = stored.certificate;
+    const result = await session.transaction(
+      async (trx) => {
+        await sql`select pg_advisory_xact_lock(hashtextextended(${`trustctl-erase:${c.organisation.id}:${c.subject.id}`}, 0))`.execute(trx);
+        const org = await trx
+          .selectFrom('organisations')
+          .select(['org_id', 'slug'])
+          .where('org_id', '=', c.organisation.id)
+          .executeTakeFirst();
+        if (!org) throw new RefusedError(`${stored.path}: organisation ${c.organisation.slug} is not in this database or not in the session`);
+        const recorded = await ledgerRow(trx, org.org_id, { id: c.erasure_id });
+        if (recorded && recorded.certificate_sha256 !== stored.sha256) {
+          throw new RefusedError(
+            `${stored.path}: its SHA-256 differs from the one recorded for erasure ${c.erasure_id}`,
+            'The certificate file was changed; use the original',
+          );
+        }
+        const { plan, mediaKeys } = await applyErasure(trx, org.org_id, c.subject);
+        const site = await sql<{ site_id: string | null }>`
+          select coalesce((select site_id from public.children where org_id = ${org.org_id}::uuid and id = ${c.subject.id}::uuid),
+                          (select site_id from public.users where org_id = ${org.org_id}::uuid and id = ${c.subject.id}::uuid)) as site_id`.execute(trx);
+        const siteId = site.rows[0]?.site_id ?? null;
+        const request = await sql<{ id: string }>`select id from public.dsar_requests
+          where org_id = ${org.org_id}::uuid and reference = ${c.request.reference}`.execute(trx);
+        const restored = await recordErasure(trx, {
+          cert: c,
+          json: stored.json,
+          sha256: stored.sha256,
+          siteId,
+          mediaKeys,
+          requestId: request.rows[0]?.id ?? null,
+          sessionId: c.operator_session.id,
+        });
+        if (!restored && mediaKeys.length > 0) {
+          await sql`update public.erasures set media_pending = array(select distinct k from unnest(media_pending || ${mediaKeys}::text[]) k order by 1)
+            where org_id = ${org.org_id}::uuid and id = ${c.erasure_id}::uuid`.execute(trx);
+        }
+        await auditErasure(trx, {
+          orgId: org.org_id,
+          siteId,
+          erasureId: c.erasure_id,
+          subjectId: c.subject.id,
+          context: {
+            replay: true,
+            request: c.request.reference,
+            certificate_sha256: stored.sha256,
+            deleted: plan.totals.deleted,
+            anonymised: plan.totals.anonymised,
+            ledger_restored: restored,
+          },
+        });
+        return { orgId: org.org_id, plan, restored };
+      },
+      { isolation: 'repeatable read' },
+    );
+    const media = await finishMediaRemovals(session, result.orgId, mediaDir);
+    logger.info({ erasure: c.erasure_id, deleted: result.plan.totals.deleted, anonymised: result.plan.totals.anonymised }, 'erasure replayed');
+    outcomes.push({
+      path: stored.path,
+      erasure_id: c.erasure_id,
+      organisation: c.organisation.slug,
+      subject: c.subject.id,
+      request: c.request.reference,
+      erased_at: c.erased_at,
+      deleted: result.plan.totals.deleted,
+      anonymised: result.plan.totals.anonymised,
+      ledger_restored: result.restored,
+      media,
+    });
+  }
+  return outcomes;
+}
