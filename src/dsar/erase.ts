@@ -9,8 +9,8 @@
 // crash leaves undone the next run finishes. The certificates are also the
 // ledger outside the database that `--replay` re-applies after a restore.
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { join, resolve, sep } from 'node:path';
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, join, resolve, sep } from 'node:path';
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { RefusedError } from '../errors.js';
@@ -46,11 +46,13 @@ export interface TableAccount {
   /** How each personal column of anonymised rows was treated. */
   readonly columns: Anonymisation;
   readonly kept: readonly KeptRows[];
+  /** Live role grants of the person, revoked (the grants themselves are kept as history). */
+  readonly revoked?: number;
 }
 
 export interface ErasurePlan {
   readonly tables: readonly TableAccount[];
-  readonly totals: { readonly deleted: number; readonly anonymised: number; readonly kept: number };
+  readonly totals: { readonly deleted: number; readonly anonymised: number; readonly kept: number; readonly revoked: number };
   /** Media files of deleted rows, to be removed from the store. */
   readonly mediaFiles: number;
 }
@@ -74,6 +76,18 @@ export interface Certificate {
 }
 
 type Trx = Transaction<Database>;
+
+/**
+ * Kept tables whose live rows stop working when the person is erased: role
+ * grants are history (docs/access.md), so they are revoked, not deleted.
+ */
+const REVOCABLE: Readonly<Record<string, { live: RawBuilder<boolean>; revoke: (reason: string) => RawBuilder<unknown> }>> = {
+  role_assignments: {
+    live: sql<boolean>`(t.revoked_at is null and t.approval_state <> 'denied'
+      and (t.expires_at is null or t.expires_at > transaction_timestamp()))`,
+    revoke: (reason) => sql`revoked_at = statement_timestamp(), revoke_reason = ${reason}`,
+  },
+};
 
 interface Unit {
   readonly map: TableMap;
@@ -137,6 +151,8 @@ interface UnitCount {
   readonly done: number;
   readonly own: number;
   readonly by: number;
+  /** Live rows of a revocable table (role grants still in force). */
+  readonly live: number;
   /** The latest statutory clock among the statutory rows. */
   readonly until: string | null;
 }
@@ -150,6 +166,7 @@ async function countUnit(trx: Trx, u: Unit, orgId: string, subjectId: string): P
            count(*) filter (where ${c.own} and not ${c.held} and ${c.statutory}) as statutory,
            count(*) filter (where ${c.own} and not ${c.held} and not ${c.statutory} and not ${c.anonymised}) as act,
            count(*) filter (where ${c.own} and not ${c.held} and not ${c.statutory} and ${c.anonymised}) as done,
+           count(*) filter (where ${c.own} and ${REVOCABLE[u.map.table]?.live ?? sql`false`}) as live,
            to_char(max(${c.clock}) filter (where ${c.own} and not ${c.held} and ${c.statutory}) at time zone 'UTC', 'YYYY-MM-DD') as until
     from ${sql.table(`${u.schema}.${u.map.table}`)} t where ${c.scope}`.execute(trx);
   const row = r.rows[0]!;
@@ -160,6 +177,7 @@ async function countUnit(trx: Trx, u: Unit, orgId: string, subjectId: string): P
     statutory: Number(row.statutory),
     act: Number(row.act),
     done: Number(row.done),
+    live: Number(row.live),
     until: row.until,
   };
 }
@@ -173,7 +191,7 @@ function accountFor(u: Unit, c: UnitCount, keptElsewhere: boolean): TableAccount
   const row = u.map.erasure.row;
   if (row === 'keep') {
     add('record_keeping', c.own + c.by, u.map.erasure.keepReason!);
-    return { table: u.name, deleted: 0, anonymised: 0, already_anonymised: 0, columns: {}, kept };
+    return { table: u.name, deleted: 0, anonymised: 0, already_anonymised: 0, columns: {}, kept, ...(c.live > 0 ? { revoked: c.live } : {}) };
   }
   add('legal_hold', c.held, 'An active legal hold covers these records (trustctl hold list).');
   add('statutory', c.statutory, u.map.erasure.statutory?.reason ?? '', c.until);
@@ -194,13 +212,14 @@ function accountFor(u: Unit, c: UnitCount, keptElsewhere: boolean): TableAccount
 }
 
 function totalsOf(tables: readonly TableAccount[]): ErasurePlan['totals'] {
-  let [deleted, anonymised, kept] = [0, 0, 0];
+  let [deleted, anonymised, kept, revoked] = [0, 0, 0, 0];
   for (const t of tables) {
     deleted += t.deleted;
     anonymised += t.anonymised;
     kept += t.kept.reduce((n, k) => n + k.rows, 0);
+    revoked += t.revoked ?? 0;
   }
-  return { deleted, anonymised, kept };
+  return { deleted, anonymised, kept, revoked };
 }
 
 /**
@@ -217,7 +236,9 @@ export async function planErasure(trx: Trx, orgId: string, subject: { type: Subj
   let mediaFiles = 0;
   for (const u of units) {
     const c = await countUnit(trx, u, orgId, subject.id);
-    if (!u.identity && c.held + c.statutory > 0) keptElsewhere = true;
+    // Only rows that erasure would otherwise change keep the identity: a hold
+    // on the audit trail, which is kept anyway, does not.
+    if (!u.identity && u.map.erasure.row !== 'keep' && c.held + c.statutory > 0) keptElsewhere = true;
     const account = accountFor(u, c, keptElsewhere);
     if (u.map.table === 'media_files') mediaFiles += account.deleted;
     if (c.own + c.by > 0) tables.push(account);
@@ -235,19 +256,32 @@ async function applyErasure(
   trx: Trx,
   orgId: string,
   subject: { type: SubjectType; id: string },
+  reference: string,
 ): Promise<{ plan: ErasurePlan; mediaKeys: string[] }> {
   const plan = await planErasure(trx, orgId, subject);
   const units = erasureUnits(subject.type, await archivedTables(trx));
   const mediaKeys: string[] = [];
   for (const u of units) {
     const account = plan.tables.find((t) => t.table === u.name);
-    if (!account || (account.deleted === 0 && account.anonymised === 0)) continue;
+    if (!account) continue;
     const c = unitConditions(u, orgId, subject.id);
     const target = sql.table(`${u.schema}.${u.map.table}`);
+    const revocable = REVOCABLE[u.map.table];
+    if (revocable && (account.revoked ?? 0) > 0) {
+      const r = await sql<{ n: string }>`
+        with done as (update ${target} t set ${revocable.revoke(`Erased under request ${reference}`)}
+          where ${c.scope} and ${c.own} and ${revocable.live} returning 1)
+        select count(*) as n from done`.execute(trx);
+      if (Number(r.rows[0]!.n) !== account.revoked) {
+        throw new Error(`${u.name}: the plan counted ${account.revoked} grants to revoke but ${r.rows[0]!.n} were; nothing was committed`);
+      }
+    }
+    if (account.deleted === 0 && account.anonymised === 0) continue;
     const where = sql`${c.scope} and ${c.own} and not ${c.held} and not ${c.statutory}`;
     let changed: number;
     if (account.deleted > 0) {
-      const keys = u.map.table === 'media_files' ? sql`t.storage_key` : sql`null::text`;
+      // A media file is owed to the store as "sha256 key": removed only if its content is still what was recorded.
+      const keys = u.map.table === 'media_files' ? sql`t.sha256 || ' ' || t.storage_key` : sql`null::text`;
       const r = await sql<{ n: string; keys: Array<string | null> }>`
         with gone as (delete from ${target} t where ${where} returning ${keys} as key)
         select count(*) as n, coalesce(array_agg(key order by key) filter (where key is not null), '{}') as keys from gone`.execute(trx);
@@ -268,6 +302,7 @@ async function applyErasure(
 }
 
 /** The certificate's file names in a directory: ORG-REF.erasure.json and .txt ('/' in a reference becomes '~'). */
+/** The certificate's file names in a directory: ORG-REF.erasure.json and .txt ('/' in a reference becomes '~'). */
 export function certificatePaths(dir: string, orgSlug: string, reference: string): { json: string; text: string } {
   const base = join(resolve(dir), `${orgSlug}-${reference.replace(/\//g, '~')}.erasure`);
   return { json: `${base}.json`, text: `${base}.txt` };
@@ -280,7 +315,9 @@ function certificateJson(c: Certificate): string {
   return `${JSON.stringify(c, null, 2)}\n`;
 }
 
-function certificateText(c: Certificate, sha256: string): string {
+const SEAL_LINE = /^Seal \(organisation key\): +([0-9a-z-]+)$/m;
+
+function certificateText(c: Certificate, sha256: string, seal: string): string {
   const lines = [
     'ERASURE CERTIFICATE',
     '',
@@ -292,8 +329,10 @@ function certificateText(c: Certificate, sha256: string): string {
     `Tool:             trustctl ${c.tool.version}, schema ${c.schema_version}`,
     `Erasure id:       ${c.erasure_id}`,
     '',
-    `Deleted ${c.totals.deleted} row(s), anonymised ${c.totals.anonymised}, kept ${c.totals.kept}.` +
-      (c.media_files > 0 ? ` ${c.media_files} media file(s) deleted with their records and removed from the store after the commit.` : ''),
+    `Deleted ${c.totals.deleted} row(s), anonymised ${c.totals.anonymised}, kept ${c.totals.kept}` +
+      (c.totals.revoked > 0 ? `, ${c.totals.revoked} live role grant(s) revoked` : '') +
+      '.' +
+      (c.media_files > 0 ? ` ${c.media_files} media file(s) deleted with their records, to be removed from the store after the commit.` : ''),
     '',
     'Per table:',
   ];
@@ -304,6 +343,7 @@ function certificateText(c: Certificate, sha256: string): string {
       parts.push(`anonymised ${t.anonymised} (${Object.entries(t.columns).map(([col, how]) => `${col}: ${how}`).join(', ')})`);
     }
     if (t.already_anonymised > 0) parts.push(`already anonymised ${t.already_anonymised}`);
+    if ((t.revoked ?? 0) > 0) parts.push(`revoked ${t.revoked}`);
     for (const k of t.kept) parts.push(`kept ${k.rows}: ${k.reason}`);
     lines.push(`  ${t.table.padEnd(32)} ${parts.join('; ')}`);
   }
@@ -314,60 +354,101 @@ function certificateText(c: Certificate, sha256: string): string {
       lines.push(`  ${k.table}: ${k.rows} row(s), ${KEPT_REASONS[k.reason]}${k.until ? ` until ${k.until}` : ''}. ${k.why}`);
     }
   }
-  lines.push('', c.statement, '', `SHA-256 of the JSON certificate (${c.organisation.slug}-${c.request.reference.replace(/\//g, '~')}.erasure.json):`, `  ${sha256}`, '');
+  lines.push(
+    '',
+    c.statement,
+    '',
+    `SHA-256 of the JSON certificate (${basename(certificatePaths('.', c.organisation.slug, c.request.reference).json)}):`,
+    `  ${sha256}`,
+    `Seal (organisation key): ${seal}`,
+    '',
+  );
   return lines.join('\n');
 }
 
 const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /**
+ * The certificate's seal: a keyed hash of its SHA-256 with the
+ * organisation's erasure key (app.erasure_pseudonym, migration 0014), which
+ * only an operator in a session covering the organisation can compute. A
+ * replay refuses a certificate whose seal does not match, so a file put in
+ * the certificate directory cannot make an operator erase someone.
+ */
+async function sealOf(trx: Trx, orgId: string, sha256: string): Promise<string> {
+  const r = await sql<{ seal: string }>`select app.erasure_pseudonym(${orgId}::uuid, ${sha256.slice(0, 32)}::uuid) as seal`.execute(trx);
+  return r.rows[0]!.seal;
+}
+
+/** Refuses before anything changes if --out already holds another certificate under this name. */
+async function assertCertificateFree(dir: string, orgSlug: string, reference: string): Promise<void> {
+  const paths = certificatePaths(dir, orgSlug, reference);
+  for (const path of [paths.json, paths.text]) {
+    if (await stat(path).then(() => true, () => false)) {
+      throw new RefusedError(`${path} already exists`, 'Move it away, or pass --out another directory; nothing was changed');
+    }
+  }
+}
+
+/**
  * Writes a certificate's two files from its JSON text (beside their names,
  * then renamed), unless they are already there and intact.
  */
-async function writeCertificate(dir: string, json: string): Promise<{ json: string; text: string; sha256: string }> {
+async function writeCertificate(dir: string, json: string, seal: string): Promise<{ json: string; text: string; sha256: string }> {
   const cert = JSON.parse(json) as Certificate;
   const paths = certificatePaths(dir, cert.organisation.slug, cert.request.reference);
   const sha256 = sha256Hex(json);
   await mkdir(resolve(dir), { recursive: true });
   for (const [path, body] of [
     [paths.json, json],
-    [paths.text, certificateText(cert, sha256)],
+    [paths.text, certificateText(cert, sha256, seal)],
   ] as const) {
     const existing = await readFile(path, 'utf8').catch(() => null);
     if (existing === body) continue;
-    if (existing !== null) {
-      throw new RefusedError(`${path} exists and is not this erasure’s certificate`, 'Move it away, or pass --out another directory');
-    }
+    if (existing !== null) throw new Error(`${path} exists and is not this erasure’s certificate; move it away and run again`);
     await writeFile(`${path}.partial`, body, { mode: 0o600 });
     await rename(`${path}.partial`, path);
   }
   return { ...paths, sha256 };
 }
 
-/** Removes media files from the store; a file already gone counts as removed. */
-async function removeMedia(
-  mediaDir: string,
-  keys: readonly string[],
-): Promise<{ removed: string[]; failed: Array<{ key: string; problem: string }> }> {
-  const root = resolve(mediaDir);
-  const removed: string[] = [];
-  const failed: Array<{ key: string; problem: string }> = [];
-  for (const key of keys) {
-    const path = resolve(root, key);
-    if (!path.startsWith(root + sep)) {
-      failed.push({ key, problem: 'storage key points outside the media store' });
-      continue;
-    }
-    try {
-      await unlink(path);
-      removed.push(key);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') removed.push(key);
-      else failed.push({ key, problem: (error as Error).message });
-    }
+/** One media file the store still owes: "sha256 storage_key", as the ledger keeps it. */
+function parsePending(entry: string): { sha256: string; key: string } {
+  const at = entry.indexOf(' ');
+  return { sha256: entry.slice(0, at), key: entry.slice(at + 1) };
+}
+
+/**
+ * Why a media file may not be removed, or null: its key must be a plain
+ * relative path inside the organisation's part of the store (first segment
+ * the organisation's id, no '.' or '..'), no media record may still name it,
+ * and its content must be what was recorded at upload.
+ */
+async function removalRefusal(
+  trx: Trx,
+  orgId: string,
+  root: string,
+  item: { sha256: string; key: string },
+): Promise<string | null> {
+  const segments = item.key.split('/');
+  if (segments[0] !== orgId || segments.some((s) => s === '' || s === '.' || s === '..') || item.key.includes('\\')) {
+    return 'storage key is not a path inside the organisation’s part of the media store';
   }
-  return { removed, failed };
+  const path = resolve(root, item.key);
+  if (!path.startsWith(root + sep)) return 'storage key points outside the media store';
+  const live = await sql<{ n: string }>`select
+      (select count(*) from public.media_files where org_id = ${orgId}::uuid and storage_key = ${item.key})
+    + (select count(*) from archive.media_files where org_id = ${orgId}::uuid and storage_key = ${item.key}) as n`.execute(trx);
+  if (Number(live.rows[0]!.n) > 0) return 'a media record still names this file';
+  let content: Buffer | null;
+  try {
+    content = await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    return `cannot read it: ${(error as Error).message}`;
+  }
+  if (createHash('sha256').update(content).digest('hex') !== item.sha256) return 'file content differs from the SHA-256 recorded at upload';
+  return null;
 }
 
 interface LedgerRow {
@@ -377,8 +458,8 @@ interface LedgerRow {
   readonly subject_type: SubjectType;
   readonly request_reference: string | null;
   readonly erased_at: Date;
-  /** The certificate's exact JSON text (jsonb would reorder an object's keys). */
-  readonly account: { certificate_json?: string };
+  /** The certificate's exact JSON text (jsonb would reorder an object's keys), its seal, and whether its files were written. */
+  readonly account: { certificate_json?: string; seal?: string; certificate_written?: boolean };
   readonly media_pending: string[];
   readonly certificate_sha256: string | null;
 }
@@ -393,16 +474,39 @@ export interface MediaRemoval {
  * Removes the media files every erasure of the organisation still owes the
  * store, and records what is left; run after each erasure's commit and at
  * the start of the next run, so a crash or a file that could not be removed
- * is finished later.
+ * is finished later. A file already gone counts as removed, but only when
+ * the store itself is there.
  */
 export async function finishMediaRemovals(session: OperatorSession, orgId: string, mediaDir: string): Promise<MediaRemoval[]> {
   const pending = await session.transaction((trx) =>
     sql<LedgerRow>`select id, media_pending from public.erasures
       where org_id = ${orgId}::uuid and cardinality(media_pending) > 0 order by erased_at, id`.execute(trx),
   );
+  const root = resolve(mediaDir);
+  const storeThere = await stat(root).then((st) => st.isDirectory(), () => false);
   const results: MediaRemoval[] = [];
   for (const row of pending.rows) {
-    const { removed, failed } = await removeMedia(mediaDir, row.media_pending);
+    const removed: string[] = [];
+    const failed: Array<{ key: string; problem: string }> = [];
+    for (const entry of row.media_pending) {
+      const item = parsePending(entry);
+      if (!storeThere) {
+        failed.push({ key: item.key, problem: `media store ${root} not found (pass --media-dir)` });
+        continue;
+      }
+      const refusal = await session.transaction((trx) => removalRefusal(trx, orgId, root, item));
+      if (refusal) {
+        failed.push({ key: item.key, problem: refusal });
+        continue;
+      }
+      try {
+        await unlink(resolve(root, item.key));
+        removed.push(entry);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') removed.push(entry);
+        else failed.push({ key: item.key, problem: (error as Error).message });
+      }
+    }
     if (removed.length > 0) {
       await session.transaction((trx) =>
         sql`update public.erasures set media_pending = array(select k from unnest(media_pending) k where not (k = any (${removed}::text[])))
@@ -433,10 +537,13 @@ export interface EraseResult {
   readonly organisation: OrganisationRef;
   readonly subject: DsarSubject;
   readonly reference: string;
+  /** What was done; for already_erased and planned, what erasing now would do. */
   readonly plan: ErasurePlan;
   readonly erasureId: string | null;
   readonly erasedAt: string | null;
   readonly certificate: { readonly json: string; readonly text: string; readonly sha256: string } | null;
+  /** Certificates of earlier erasures in the organisation that a crash left unwritten, written now. */
+  readonly certificatesCompleted: readonly string[];
   readonly media: readonly MediaRemoval[];
   /** True when the data changed between the plan shown and the plan applied. */
   readonly planChanged: boolean;
@@ -487,7 +594,7 @@ async function buildCertificate(
   };
 }
 
-/** Records the erasure: ledger row (ids and counts only), audit event. */
+/** Records the erasure: ledger row (ids and counts only); false if it was already there. */
 async function recordErasure(
   trx: Trx,
   input: {
@@ -495,6 +602,9 @@ async function recordErasure(
     /** The certificate's JSON text, exactly as in its file. */
     readonly json: string;
     readonly sha256: string;
+    readonly seal: string;
+    /** The certificate's files exist already (a replay reads them). */
+    readonly written: boolean;
     readonly siteId: string | null;
     readonly mediaKeys: readonly string[];
     readonly requestId: string | null;
@@ -511,8 +621,9 @@ async function recordErasure(
     values (${c.organisation.id}::uuid, ${input.siteId}::uuid, ${c.erasure_id}::uuid,
       ${input.requestId}::uuid, ${c.request.reference}, ${c.subject.id}::uuid, ${c.subject.type}, ${c.erased_at}::timestamptz,
       (select s.id from public.operator_sessions s where s.id = ${input.sessionId}::uuid),
-      ${JSON.stringify(counts)}::jsonb, ${JSON.stringify({ certificate_json: input.json })}::jsonb, ${[...input.mediaKeys]}::text[], ${input.sha256})
-    on conflict (org_id, id) do nothing
+      ${JSON.stringify(counts)}::jsonb, ${JSON.stringify({ certificate_json: input.json, seal: input.seal, ...(input.written ? { certificate_written: true } : {}) })}::jsonb,
+      ${[...input.mediaKeys]}::text[], ${input.sha256})
+    on conflict do nothing
     returning id`.execute(trx);
   return inserted.rows.length > 0;
 }
@@ -528,6 +639,57 @@ async function auditErasure(
 function samePlan(a: ErasurePlan, b: ErasurePlan): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
+
+/** Writes one ledger row's certificate into dir and marks it written. */
+async function completeCertificate(session: OperatorSession, orgId: string, row: LedgerRow, dir: string) {
+  const json = row.account.certificate_json;
+  if (!json || !row.account.seal) throw new Error(`erasure ${row.id} has no certificate in the ledger`);
+  if (sha256Hex(json) !== row.certificate_sha256) {
+    throw new Error(`erasure ${row.id}: the certificate in the ledger does not match its recorded SHA-256`);
+  }
+  const written = await writeCertificate(dir, json, row.account.seal);
+  if (!row.account.certificate_written) {
+    await session.transaction((trx) =>
+      sql`update public.erasures set account = account || '{"certificate_written": true}'::jsonb
+        where org_id = ${orgId}::uuid and id = ${row.id}::uuid`.execute(trx),
+    );
+  }
+  return written;
+}
+
+/**
+ * What every run in an organisation finishes first: certificates a crash
+ * left unwritten (into this run's --out) and media files still owed to the
+ * store.
+ */
+async function finishPending(
+  session: OperatorSession,
+  orgId: string,
+  dirs: { outDir: string; mediaDir: string },
+): Promise<{ certificates: string[]; media: MediaRemoval[] }> {
+  const unwritten = await session.transaction((trx) =>
+    sql<LedgerRow>`select id, site_id, subject_id, subject_type, request_reference, erased_at, account, media_pending, certificate_sha256
+      from public.erasures where org_id = ${orgId}::uuid and account ? 'certificate_json'
+        and not coalesce((account ->> 'certificate_written')::boolean, false)
+      order by erased_at, id`.execute(trx),
+  );
+  const certificates: string[] = [];
+  for (const row of unwritten.rows) certificates.push((await completeCertificate(session, orgId, row, dirs.outDir)).json);
+  return { certificates, media: await finishMediaRemovals(session, orgId, dirs.mediaDir) };
+}
+
+/** Runs fn in a REPEATABLE READ transaction, again when it loses a serialization race (a concurrent erasure of the same person). */
+async function withRetry<T>(session: OperatorSession, fn: (trx: Trx) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await session.transaction(fn, { isolation: 'repeatable read' });
+    } catch (error) {
+      if ((error as { code?: string }).code !== '40001' || attempt >= 5) throw error;
+    }
+  }
+}
+
+const mediaStoreExists = (dir: string) => stat(resolve(dir)).then((st) => st.isDirectory(), () => false);
 
 /**
  * Erases one subject under a request, through an open operator session:
@@ -550,96 +712,120 @@ export async function eraseSubject(session: OperatorSession, input: EraseInput, 
     { isolation: 'repeatable read' },
   );
   const { org, request, subject } = found;
-  const base = { organisation: org, subject, reference: request.reference, planChanged: false };
+  const base = { organisation: org, subject, reference: request.reference, planChanged: false, certificatesCompleted: [] as string[] };
+  const none = { erasureId: null, erasedAt: null, certificate: null, media: [] };
 
-  const finish = async (row: LedgerRow, status: 'erased' | 'already_erased', plan: ErasurePlan, planChanged: boolean) => {
-    const json = row.account.certificate_json;
-    if (!json) throw new Error(`erasure ${row.id} has no certificate in the ledger`);
-    if (sha256Hex(json) !== row.certificate_sha256) {
-      throw new Error(`erasure ${row.id}: the certificate in the ledger does not match its recorded SHA-256`);
-    }
-    const written = await writeCertificate(input.outDir, json);
-    const media = await finishMediaRemovals(session, org.id, input.mediaDir);
-    for (const m of media) for (const f of m.failed) logger.warn({ erasure: m.erasure_id, key: f.key, problem: f.problem }, 'media file not removed');
+  if (found.existing && input.dryRun) {
+    // Already erased under this request: say so, change nothing.
+    return { ...base, ...none, status: 'already_erased', plan: found.plan, erasureId: found.existing.id, erasedAt: found.existing.erased_at.toISOString() };
+  }
+  if (found.existing) {
+    // Erased before under this request: finish what that run (or any other) left.
+    const certificate = await completeCertificate(session, org.id, found.existing, input.outDir);
+    const pending = await finishPending(session, org.id, input);
+    for (const m of pending.media) for (const f of m.failed) logger.warn({ erasure: m.erasure_id, key: f.key, problem: f.problem }, 'media file not removed');
     return {
       ...base,
-      status,
-      plan,
-      planChanged,
-      erasureId: row.id,
-      erasedAt: row.erased_at.toISOString(),
-      certificate: written,
-      media,
-    } satisfies EraseResult;
-  };
-
-  if (found.existing) {
-    // Erased before under this request: finish what that run may have left (certificate, media).
-    return finish(found.existing, 'already_erased', found.plan, false);
+      status: 'already_erased',
+      plan: found.plan,
+      erasureId: found.existing.id,
+      erasedAt: found.existing.erased_at.toISOString(),
+      certificate,
+      certificatesCompleted: pending.certificates,
+      media: pending.media,
+    };
   }
-  if (input.dryRun) return { ...base, status: 'planned', plan: found.plan, erasureId: null, erasedAt: null, certificate: null, media: [] };
-  if (!(await input.confirm(found.plan, subject, org))) {
-    return { ...base, status: 'declined', plan: found.plan, erasureId: null, erasedAt: null, certificate: null, media: [] };
+  await assertCertificateFree(input.outDir, org.slug, request.reference);
+  if (found.plan.mediaFiles > 0 && !(await mediaStoreExists(input.mediaDir))) {
+    throw new RefusedError(`media store ${resolve(input.mediaDir)} not found`, 'Pass --media-dir (or set TRUSTCTL_MEDIA_DIR); nothing was changed');
   }
+  if (input.dryRun) return { ...base, ...none, status: 'planned', plan: found.plan };
+  if (!(await input.confirm(found.plan, subject, org))) return { ...base, ...none, status: 'declined', plan: found.plan };
 
   const erasureId = randomUUID();
-  const applied = await session.transaction(
-    async (trx) => {
-      // One erasure of a subject at a time (a second waits, then finds the ledger row).
-      await sql`select pg_advisory_xact_lock(hashtextextended(${`trustctl-erase:${org.id}:${subject.id}`}, 0))`.execute(trx);
-      const again = await ledgerRow(trx, org.id, { reference: request.reference, subjectId: subject.id });
-      if (again) return { row: again, plan: found.plan, fresh: false };
-      const at = await sql<{ now: Date }>`select transaction_timestamp() as now`.execute(trx);
-      const { plan, mediaKeys } = await applyErasure(trx, org.id, subject);
-      const cert = await buildCertificate(trx, {
-        erasureId,
-        org,
-        subject,
-        reference: request.reference,
-        erasedAt: at.rows[0]!.now,
-        sessionId: session.id,
-        plan,
-        toolVersion: input.toolVersion,
-      });
-      const json = certificateJson(cert);
-      const sha256 = sha256Hex(json);
-      await recordErasure(trx, {
-        cert,
-        json,
-        sha256,
-        siteId: subject.siteId,
-        mediaKeys,
-        requestId: request.id,
-        sessionId: session.id,
-      });
-      await auditErasure(trx, {
-        orgId: org.id,
-        siteId: subject.siteId,
-        erasureId,
-        subjectId: subject.id,
-        context: { request: request.reference, certificate_sha256: sha256, totals: plan.totals, media_files: mediaKeys.length },
-      });
-      const row = await ledgerRow(trx, org.id, { id: erasureId });
-      return { row: row!, plan, fresh: true };
-    },
-    { isolation: 'repeatable read' },
-  );
+  const applied = await withRetry(session, async (trx) => {
+    // One erasure of a subject at a time: a second one waits here, and then
+    // (its snapshot being older than the first's commit) fails to serialize
+    // and is retried, finding the ledger row.
+    await sql`select pg_advisory_xact_lock(hashtextextended(${`trustctl-erase:${org.id}:${subject.id}`}, 0))`.execute(trx);
+    const again = await ledgerRow(trx, org.id, { reference: request.reference, subjectId: subject.id });
+    if (again) return { row: again, plan: found.plan, fresh: false };
+    const at = await sql<{ now: Date }>`select transaction_timestamp() as now`.execute(trx);
+    const { plan, mediaKeys } = await applyErasure(trx, org.id, subject, request.reference);
+    const cert = await buildCertificate(trx, {
+      erasureId,
+      org,
+      subject,
+      reference: request.reference,
+      erasedAt: at.rows[0]!.now,
+      sessionId: session.id,
+      plan,
+      toolVersion: input.toolVersion,
+    });
+    const json = certificateJson(cert);
+    const sha256 = sha256Hex(json);
+    await recordErasure(trx, {
+      cert,
+      json,
+      sha256,
+      seal: await sealOf(trx, org.id, sha256),
+      written: false,
+      siteId: subject.siteId,
+      mediaKeys,
+      requestId: request.id,
+      sessionId: session.id,
+    });
+    await auditErasure(trx, {
+      orgId: org.id,
+      siteId: subject.siteId,
+      erasureId,
+      subjectId: subject.id,
+      context: { request: request.reference, certificate_sha256: sha256, totals: plan.totals, media_files: mediaKeys.length },
+    });
+    const row = await ledgerRow(trx, org.id, { id: erasureId });
+    return { row: row!, plan, fresh: true };
+  });
   logger.info({ erasure: applied.row.id, subject: subject.id, request: request.reference }, 'erasure committed');
-  if (input.afterCommit) await input.afterCommit();
-  return finish(applied.row, applied.fresh ? 'erased' : 'already_erased', applied.plan, !samePlan(applied.plan, found.plan));
+  try {
+    if (input.afterCommit) await input.afterCommit();
+    const certificate = await completeCertificate(session, org.id, applied.row, input.outDir);
+    const pending = await finishPending(session, org.id, input);
+    for (const m of pending.media) for (const f of m.failed) logger.warn({ erasure: m.erasure_id, key: f.key, problem: f.problem }, 'media file not removed');
+    return {
+      ...base,
+      status: applied.fresh ? 'erased' : 'already_erased',
+      plan: applied.plan,
+      planChanged: !samePlan(applied.plan, found.plan),
+      erasureId: applied.row.id,
+      erasedAt: applied.row.erased_at.toISOString(),
+      certificate,
+      certificatesCompleted: pending.certificates,
+      media: pending.media,
+    };
+  } catch (error) {
+    // Never a refusal after the commit: the erasure stands, and a rerun finishes it.
+    throw new Error(
+      `erasure ${applied.row.id} is committed, but finishing it failed: ${(error as Error).message}. Run the same command again to finish (certificate, media).`,
+    );
+  }
 }
 
-/** A certificate read back from its directory, with the SHA-256 of its bytes. */
+/** A certificate read back from its directory, with the SHA-256 of its bytes and its seal. */
 export interface StoredCertificate {
   readonly path: string;
   readonly json: string;
   readonly sha256: string;
+  readonly seal: string | null;
   readonly certificate: Certificate;
 }
 
+/** Erasures that started before a backup but committed after it carry an earlier erased_at: a replay looks back this far. */
+export const REPLAY_MARGIN_MS = 60 * 60 * 1000;
+
 /**
- * Reads every certificate in a directory recorded at or after `since`,
- * oldest first; a file that is not a certificate is a refusal, not skipped.
+ * Reads every certificate in a directory recorded at or after `since` (less
+ * REPLAY_MARGIN_MS), oldest first; a file that is not a certificate is a
+ * refusal, not skipped.
  */
 export async function readCertificates(dir: string, since: Date): Promise<StoredCertificate[]> {
   const root = resolve(dir);
@@ -647,6 +833,7 @@ export async function readCertificates(dir: string, since: Date): Promise<Stored
     if (error.code === 'ENOENT') throw new RefusedError(`no certificate directory ${root}`, 'Pass --from the directory erasure certificates were written to');
     throw error;
   });
+  const from = new Date(since.getTime() - REPLAY_MARGIN_MS);
   const out: StoredCertificate[] = [];
   for (const name of names.filter((n) => n.endsWith('.erasure.json')).sort()) {
     const path = join(root, name);
@@ -660,7 +847,9 @@ export async function readCertificates(dir: string, since: Date): Promise<Stored
     if (cert.format !== CERTIFICATE_FORMAT || !cert.erasure_id || !cert.subject?.id || !cert.organisation?.slug || !cert.erased_at) {
       throw new RefusedError(`${path} is not a trustctl erasure certificate (${CERTIFICATE_FORMAT})`);
     }
-    if (new Date(cert.erased_at) >= since) out.push({ path, json: text, sha256: sha256Hex(text), certificate: cert });
+    if (new Date(cert.erased_at) < from) continue;
+    const human = await readFile(path.replace(/\.json$/, '.txt'), 'utf8').catch(() => '');
+    out.push({ path, json: text, sha256: sha256Hex(text), seal: SEAL_LINE.exec(human)?.[1] ?? null, certificate: cert });
   }
   return out.sort((a, b) => a.certificate.erased_at.localeCompare(b.certificate.erased_at) || a.path.localeCompare(b.path));
 }
@@ -675,9 +864,35 @@ export interface ReplayOutcome {
   /** Rows deleted or anonymised by this replay (0 when the erasure was already in place). */
   readonly deleted: number;
   readonly anonymised: number;
+  readonly revoked: number;
   /** Whether the ledger row was missing (a restore from before the erasure) and was written again. */
   readonly ledger_restored: boolean;
   readonly media: readonly MediaRemoval[];
+}
+
+/**
+ * Checks every certificate before anything changes: its seal (the
+ * organisation's key) and, where the ledger still has the erasure, its
+ * SHA-256. Refuses the whole replay on the first that fails.
+ */
+async function checkCertificates(session: OperatorSession, certificates: readonly StoredCertificate[]): Promise<void> {
+  await session.transaction(async (trx) => {
+    for (const stored of certificates) {
+      const c = stored.certificate;
+      const org = await trx.selectFrom('organisations').select(['org_id']).where('org_id', '=', c.organisation.id).executeTakeFirst();
+      if (!org) throw new RefusedError(`${stored.path}: organisation ${c.organisation.slug} is not in this database or not in the session`);
+      if (!stored.seal || stored.seal !== (await sealOf(trx, org.org_id, stored.sha256))) {
+        throw new RefusedError(
+          `${stored.path}: its seal does not match this organisation’s key${stored.seal ? '' : ' (no seal in the .txt beside it)'}`,
+          'Only certificates written by trustctl dsar erase, unchanged, can be replayed; nothing was changed',
+        );
+      }
+      const recorded = await ledgerRow(trx, org.org_id, { id: c.erasure_id });
+      if (recorded && recorded.certificate_sha256 !== stored.sha256) {
+        throw new RefusedError(`${stored.path}: its SHA-256 differs from the one recorded for erasure ${c.erasure_id}`, 'Use the original certificate');
+      }
+    }
+  });
 }
 
 /**
@@ -690,63 +905,52 @@ export async function replayErasures(
   certificates: readonly StoredCertificate[],
   { mediaDir, logger }: { mediaDir: string; logger: Logger },
 ): Promise<ReplayOutcome[]> {
+  await checkCertificates(session, certificates);
   const outcomes: ReplayOutcome[] = [];
   for (const stored of certificates) {
     const c = stored.certificate;
-    const result = await session.transaction(
-      async (trx) => {
-        await sql`select pg_advisory_xact_lock(hashtextextended(${`trustctl-erase:${c.organisation.id}:${c.subject.id}`}, 0))`.execute(trx);
-        const org = await trx
-          .selectFrom('organisations')
-          .select(['org_id', 'slug'])
-          .where('org_id', '=', c.organisation.id)
-          .executeTakeFirst();
-        if (!org) throw new RefusedError(`${stored.path}: organisation ${c.organisation.slug} is not in this database or not in the session`);
-        const recorded = await ledgerRow(trx, org.org_id, { id: c.erasure_id });
-        if (recorded && recorded.certificate_sha256 !== stored.sha256) {
-          throw new RefusedError(
-            `${stored.path}: its SHA-256 differs from the one recorded for erasure ${c.erasure_id}`,
-            'The certificate file was changed; use the original',
-          );
-        }
-        const { plan, mediaKeys } = await applyErasure(trx, org.org_id, c.subject);
-        const site = await sql<{ site_id: string | null }>`
-          select coalesce((select site_id from public.children where org_id = ${org.org_id}::uuid and id = ${c.subject.id}::uuid),
-                          (select site_id from public.users where org_id = ${org.org_id}::uuid and id = ${c.subject.id}::uuid)) as site_id`.execute(trx);
-        const siteId = site.rows[0]?.site_id ?? null;
-        const request = await sql<{ id: string }>`select id from public.dsar_requests
-          where org_id = ${org.org_id}::uuid and reference = ${c.request.reference}`.execute(trx);
-        const restored = await recordErasure(trx, {
-          cert: c,
-          json: stored.json,
-          sha256: stored.sha256,
-          siteId,
-          mediaKeys,
-          requestId: request.rows[0]?.id ?? null,
-          sessionId: c.operator_session.id,
-        });
-        if (!restored && mediaKeys.length > 0) {
-          await sql`update public.erasures set media_pending = array(select distinct k from unnest(media_pending || ${mediaKeys}::text[]) k order by 1)
-            where org_id = ${org.org_id}::uuid and id = ${c.erasure_id}::uuid`.execute(trx);
-        }
-        await auditErasure(trx, {
-          orgId: org.org_id,
-          siteId,
-          erasureId: c.erasure_id,
-          subjectId: c.subject.id,
-          context: {
-            replay: true,
-            request: c.request.reference,
-            certificate_sha256: stored.sha256,
-            deleted: plan.totals.deleted,
-            anonymised: plan.totals.anonymised,
-            ledger_restored: restored,
-          },
-        });
-        return { orgId: org.org_id, plan, restored };
-      },
-      { isolation: 'repeatable read' },
-    );
+    const result = await withRetry(session, async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtextextended(${`trustctl-erase:${c.organisation.id}:${c.subject.id}`}, 0))`.execute(trx);
+      const orgId = c.organisation.id;
+      const { plan, mediaKeys } = await applyErasure(trx, orgId, c.subject, c.request.reference);
+      const site = await sql<{ site_id: string | null }>`
+        select coalesce((select site_id from public.children where org_id = ${orgId}::uuid and id = ${c.subject.id}::uuid),
+                        (select site_id from public.users where org_id = ${orgId}::uuid and id = ${c.subject.id}::uuid)) as site_id`.execute(trx);
+      const siteId = site.rows[0]?.site_id ?? null;
+      const request = await sql<{ id: string }>`select id from public.dsar_requests
+        where org_id = ${orgId}::uuid and reference = ${c.request.reference}`.execute(trx);
+      const restored = await recordErasure(trx, {
+        cert: c,
+        json: stored.json,
+        sha256: stored.sha256,
+        seal: stored.seal!,
+        written: true,
+        siteId,
+        mediaKeys,
+        requestId: request.rows[0]?.id ?? null,
+        sessionId: c.operator_session.id,
+      });
+      if (!restored && mediaKeys.length > 0) {
+        await sql`update public.erasures set media_pending = array(select distinct k from unnest(media_pending || ${mediaKeys}::text[]) k order by 1)
+          where org_id = ${orgId}::uuid and id = ${c.erasure_id}::uuid`.execute(trx);
+      }
+      await auditErasure(trx, {
+        orgId,
+        siteId,
+        erasureId: c.erasure_id,
+        subjectId: c.subject.id,
+        context: {
+          replay: true,
+          request: c.request.reference,
+          certificate_sha256: stored.sha256,
+          deleted: plan.totals.deleted,
+          anonymised: plan.totals.anonymised,
+          revoked: plan.totals.revoked,
+          ledger_restored: restored,
+        },
+      });
+      return { orgId, plan, restored };
+    });
     const media = await finishMediaRemovals(session, result.orgId, mediaDir);
     logger.info({ erasure: c.erasure_id, deleted: result.plan.totals.deleted, anonymised: result.plan.totals.anonymised }, 'erasure replayed');
     outcomes.push({
@@ -758,6 +962,7 @@ export async function replayErasures(
       erased_at: c.erased_at,
       deleted: result.plan.totals.deleted,
       anonymised: result.plan.totals.anonymised,
+      revoked: result.plan.totals.revoked,
       ledger_restored: result.restored,
       media,
     });

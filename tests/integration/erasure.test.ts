@@ -18,7 +18,7 @@ import { eraseSubject } from '../../src/dsar/erase.js';
 import { VERSION } from '../../src/version.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { OAK, OAK_PRIMARY, demoId } from '../support/demo-ids.js';
+import { ACORNS, OAK, OAK_PRIMARY, demoId } from '../support/demo-ids.js';
 import { TEST_ROLES } from '../support/roles.js';
 import { readZip } from '../support/zip.js';
 
@@ -175,6 +175,17 @@ describe('dsar erase', () => {
       expect(r.stderr).toMatch(message);
       expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('trustctl:'))).toHaveLength(1);
     }
+    // A certificate of that name already in --out, or no media store: refused before anything changes.
+    await mkdir(certs, { recursive: true });
+    await writeFile(join(certs, 'oak-trust-ER-PLAIN.erasure.json'), '{}');
+    const taken = await erase(plainChild, 'ER-PLAIN', ['--yes']);
+    expect(taken.code).toBe(2);
+    expect(taken.stderr).toMatch(/oak-trust-ER-PLAIN\.erasure\.json already exists/);
+    await rm(join(certs, 'oak-trust-ER-PLAIN.erasure.json'));
+    const noStore = await runCli(['--database-url', opUrl, 'dsar', 'erase', '--org', 'oak-trust', '--subject', plainChild,
+      '--request', 'ER-PLAIN', '--out', certs, '--yes', '--media-dir', join(work, 'no-such-store')]);
+    expect(noStore.code).toBe(2);
+    expect(noStore.stderr).toMatch(/media store .*no-such-store not found/);
     const dry = await erase(plainChild, 'ER-PLAIN', ['--dry-run']);
     expect(dry.code).toBe(0);
     const plan = JSON.parse(dry.stdout);
@@ -199,7 +210,19 @@ describe('dsar erase', () => {
     const media = (await db.admin.query(`select storage_key from media_files where org_id = $1 and child_id = $2`, [OAK, plainChild])).rows;
     const otherMedia = (await db.admin.query(`select storage_key from media_files where org_id = $1 and child_id <> $2 limit 5`, [OAK, plainChild])).rows;
     expect(media.length).toBeGreaterThan(0);
-    const aboutBefore = new Map([...before.about].map(([t, rows]) => [t, rows.size]));
+    // A hold on the audit trail (kept anyway) must not keep the child's record.
+    await db.admin.query(`insert into legal_holds (org_id, category, reason) values ($1, 'audit_events', 'Regulator inspection: keep the trail')`, [OAK]);
+    // Two media records whose keys point at files that are not the child's: another child's (through '..')
+    // and another organisation's. Their rows go with the child; the files must stay.
+    const acornsFile = (await db.admin.query(`select storage_key from media_files where org_id = $1 order by 1 limit 1`, [ACORNS])).rows[0].storage_key;
+    const sideways = `${OAK}/${OAK_PRIMARY}/${plainChild}/../../${otherMedia[0].storage_key.split('/').slice(2).join('/')}`;
+    for (const [n, key] of [[1, sideways], [2, acornsFile]] as const) {
+      await db.admin.query(`insert into media_files (org_id, site_id, child_id, storage_key, content_type, size_bytes, sha256, caption)
+        select org_id, site_id, child_id, $3, content_type, size_bytes, sha256, 'Attack ' || $4::text from media_files where org_id = $1 and child_id = $2 limit 1`,
+        [OAK, plainChild, key, n]);
+    }
+    const before2 = await snapshot(db.admin, plainChild);
+    const aboutBefore = new Map([...before2.about].map(([t, rows]) => [t, rows.size]));
 
     const r = await erase(plainChild, 'ER-PLAIN', ['--yes']);
     expect(r.stderr).not.toMatch(/trustctl:/);
@@ -208,8 +231,8 @@ describe('dsar erase', () => {
     expect(out.status).toBe('erased');
 
     const after = await snapshot(db.admin, plainChild);
-    // Other people's rows: exactly as they were.
-    expect(otherChanges(before, after)).toEqual([]);
+    // Other people's rows: exactly as they were (the hold just added aside).
+    expect(otherChanges(before2, after)).toEqual([]);
     // Rows that still mention the child: their own (anonymised) record and the record-keeping tables only.
     const left = [...after.about].filter(([t, rows]) => rows.size > 0 && !RECORD_TABLES.has(t)).map(([t, rows]) => [t, rows.size]);
     expect(left).toEqual([['public.children', 1]]);
@@ -234,6 +257,10 @@ describe('dsar erase', () => {
     // Media: the child's files are gone from the store, others' are not.
     for (const m of media) await expect(stat(join(mediaDir, m.storage_key))).rejects.toThrow();
     for (const m of otherMedia) expect((await stat(join(mediaDir, m.storage_key))).isFile()).toBe(true);
+    expect((await stat(join(mediaDir, acornsFile))).isFile()).toBe(true);
+    const refused = out.media.flatMap((m: { failed: Array<{ key: string; problem: string }> }) => m.failed);
+    expect(refused.map((f: { key: string }) => f.key).sort()).toEqual([sideways, acornsFile].sort());
+    expect(refused.every((f: { problem: string }) => /not a path inside the organisation/.test(f.problem))).toBe(true);
 
     // The certificate: its SHA-256 is the ledger's; its counts are the rows that went.
     const json = await readFile(out.certificate.json);
@@ -241,7 +268,8 @@ describe('dsar erase', () => {
     const ledger = (await db.admin.query(`select * from erasures where org_id = $1 and subject_id = $2`, [OAK, plainChild])).rows;
     expect(ledger).toHaveLength(1);
     expect(ledger[0].certificate_sha256).toBe(out.certificate.sha256);
-    expect(ledger[0].media_pending).toEqual([]);
+    // Still owed (and reported on every run), never removed: the two files that are not the child's.
+    expect(ledger[0].media_pending.map((p: string) => p.slice(65)).sort()).toEqual([sideways, acornsFile].sort());
     expect(JSON.stringify(ledger[0].counts)).not.toContain(child.full_name);
     const cert = JSON.parse(json.toString());
     expect(cert.subject).toEqual({ type: 'child', id: plainChild });
@@ -264,10 +292,16 @@ describe('dsar erase', () => {
     expect(events.rows).toHaveLength(1);
     expect(events.rows[0].context.certificate_sha256).toBe(out.certificate.sha256);
 
-    // A rerun of the same request changes nothing.
+    // A dry run of an erased request changes nothing and writes nothing.
+    await rm(out.certificate.text);
+    const dryAgain = await erase(plainChild, 'ER-PLAIN', ['--dry-run']);
+    expect(JSON.parse(dryAgain.stdout)).toMatchObject({ status: 'already_erased', certificate: null });
+    await expect(stat(out.certificate.text)).rejects.toThrow();
+    // A rerun of the same request changes no data, and writes the missing file again.
     const again = await erase(plainChild, 'ER-PLAIN', ['--yes']);
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout).status).toBe('already_erased');
+    expect(await readFile(out.certificate.text, 'utf8')).toBe(text);
     expect(otherChanges(after, await snapshot(db.admin, plainChild))).toEqual([]);
   });
 
@@ -308,8 +342,12 @@ describe('dsar erase', () => {
 
   it('erases a guardian: their account gets a keyed pseudonym, their links go, the child stays', async () => {
     const user = (await db.admin.query(`select * from users where org_id = $1 and id = $2`, [OAK, guardian])).rows[0];
+    const grantsBefore = (await db.admin.query(`select id, md5((to_jsonb(r) - 'revoked_at' - 'revoke_reason' - 'revoked_by')::text) as h
+      from role_assignments r where user_id = $1 order by id`, [guardian])).rows;
+    expect(grantsBefore.length).toBeGreaterThan(0);
     const before = await snapshot(db.admin, guardian);
-    const r = await erase(guardian, 'ER-GUARDIAN', ['--yes']);
+    // By email: the email must not be kept in the session record or the audit trail either.
+    const r = await erase(user.email, 'ER-GUARDIAN', ['--yes']);
     expect(r.stderr).not.toMatch(/trustctl:/);
     expect(r.code).toBe(0);
     const after = await snapshot(db.admin, guardian);
@@ -321,6 +359,12 @@ describe('dsar erase', () => {
     // The pseudonym is keyed per organisation: not a plain hash of the id.
     expect(row.email).not.toContain(createHash('sha256').update(guardian).digest('hex').slice(0, 24));
     expect((await db.admin.query(`select count(*)::int as n from guardianships where guardian_id = $1`, [guardian])).rows[0].n).toBe(0);
+    // Their role grants: kept as history, revoked.
+    const grantsAfter = (await db.admin.query(`select id, md5((to_jsonb(r) - 'revoked_at' - 'revoke_reason' - 'revoked_by')::text) as h,
+      revoked_at, revoke_reason from role_assignments r where user_id = $1 order by id`, [guardian])).rows;
+    expect(grantsAfter.map((g) => [g.id, g.h])).toEqual(grantsBefore.map((g) => [g.id, g.h]));
+    expect(grantsAfter.every((g) => g.revoked_at !== null && g.revoke_reason === 'Erased under request ER-GUARDIAN')).toBe(true);
+    expect(JSON.parse(r.stdout).plan.totals.revoked).toBe(grantsBefore.length);
     for (const v of [user.email, user.full_name]) {
       for (const hit of await rowsContaining(db.admin, v)) expect(before.other.get(hit.t)?.has(hit.h), `${v} in ${hit.t}`).toBe(true);
     }
@@ -458,16 +502,27 @@ describe('dsar erase after a restore, and after a crash', () => {
     expect(JSON.parse(again.stdout).erasures.map((o: { deleted: number; anonymised: number; ledger_restored: boolean }) => [o.deleted, o.anonymised, o.ledger_restored])).toEqual([[0, 0, false]]);
     expect(await state(restoredPool)).toEqual(erased);
 
-    // Erasures before --since are not replayed; a changed certificate is refused.
-    const none = await cli(['--yes', 'dsar', 'erase', '--replay', '--since', new Date(Date.now() + 60_000).toISOString(), '--from', certs], urlFor(restored));
+    // Erasures more than an hour before --since are not replayed (the margin covers one committing during the backup); a changed certificate is refused.
+    const none = await cli(['--yes', 'dsar', 'erase', '--replay', '--since', new Date(Date.now() + 2 * 3_600_000).toISOString(), '--from', certs], urlFor(restored));
     expect(JSON.parse(none.stdout).erasures).toEqual([]);
     const file = join(certs, 'oak-trust-ER-R1.erasure.json');
     const original = await readFile(file, 'utf8');
     await writeFile(file, original.replace('"totals"', '"totals" '));
     const tampered = await cli(['--yes', 'dsar', 'erase', '--replay', '--since', backupTime, '--from', certs], urlFor(restored));
     expect(tampered.code).toBe(2);
-    expect(tampered.stderr).toMatch(/SHA-256 differs/);
+    expect(tampered.stderr).toMatch(/seal does not match/);
     await writeFile(file, original);
+    // A certificate someone wrote (another child, a copied .txt and its seal) is refused before anything changes.
+    const forged = join(work, 'forged');
+    await mkdir(forged);
+    const victim = (await db.admin.query(`select id from children where org_id = $1 and id <> $2 and id <> $3 order by id limit 1`, [OAK, child, second])).rows[0].id;
+    await writeFile(join(forged, 'oak-trust-X.erasure.json'), original.replaceAll(child, victim));
+    await writeFile(join(forged, 'oak-trust-X.erasure.txt'), await readFile(join(certs, 'oak-trust-ER-R1.erasure.txt')));
+    const before = (await restoredPool.query(`select count(*)::int as n from attendance_records where child_id = $1`, [victim])).rows[0].n;
+    const f = await cli(['--yes', 'dsar', 'erase', '--replay', '--since', '2000-01-01T00:00:00Z', '--from', forged], urlFor(restored));
+    expect(f.code).toBe(2);
+    expect(f.stderr).toMatch(/seal does not match/);
+    expect((await restoredPool.query(`select count(*)::int as n from attendance_records where child_id = $1`, [victim])).rows[0].n).toBe(before);
   });
 
   it('a crash after the commit, before the certificate and media removal, is finished by the next run', async () => {
@@ -475,6 +530,7 @@ describe('dsar erase after a restore, and after a crash', () => {
     expect(media.length).toBeGreaterThan(1);
     // One file cannot be removed (a directory stands where it was): reported, and retried later.
     const stuck = join(mediaDir, media[0]!);
+    const stuckContent = await readFile(stuck);
     await rm(stuck);
     await mkdir(join(stuck, 'blocker'), { recursive: true });
 
@@ -494,11 +550,15 @@ describe('dsar erase after a restore, and after a crash', () => {
     // Committed: the rows are gone and the ledger owes the store its files; no certificate yet.
     expect((await db.admin.query(`select count(*)::int as n from media_files where child_id = $1`, [second])).rows[0].n).toBe(0);
     const pending = (await db.admin.query(`select media_pending from erasures where subject_id = $1`, [second])).rows[0].media_pending;
-    expect([...pending].sort()).toEqual(media);
+    expect(pending.map((p: string) => p.slice(65)).sort()).toEqual(media);
     for (const key of media.slice(1)) expect((await stat(join(mediaDir, key))).isFile()).toBe(true);
     await expect(stat(join(certs, 'oak-trust-ER-R2.erasure.json'))).rejects.toThrow();
 
-    // The next run: certificate written, removable files removed, the stuck one reported and still owed.
+    // Any next run in the organisation writes the missing certificate (here: a rerun of another request).
+    const other = await cli(['--yes', 'dsar', 'erase', '--org', 'oak-trust', '--subject', child, '--request', 'ER-R1', '--out', certs]);
+    expect(other.code, other.stderr).toBe(0);
+    expect(JSON.parse(other.stdout).certificates_completed).toEqual([join(certs, 'oak-trust-ER-R2.erasure.json')]);
+    // The next run of the request: certificate in place, removable files removed, the stuck one reported and still owed.
     const next = await cli(['--yes', 'dsar', 'erase', '--org', 'oak-trust', '--subject', second, '--request', 'ER-R2', '--out', certs]);
     expect(next.code, next.stderr).toBe(0);
     const out = JSON.parse(next.stdout);
@@ -507,11 +567,11 @@ describe('dsar erase after a restore, and after a crash', () => {
     const failed = out.media.flatMap((m: { failed: Array<{ key: string }> }) => m.failed.map((f) => f.key));
     expect(failed).toEqual([media[0]]);
     for (const key of media.slice(1)) await expect(stat(join(mediaDir, key))).rejects.toThrow();
-    expect((await db.admin.query(`select media_pending from erasures where subject_id = $1`, [second])).rows[0].media_pending).toEqual([media[0]]);
+    expect((await db.admin.query(`select media_pending from erasures where subject_id = $1`, [second])).rows[0].media_pending.map((p: string) => p.slice(65))).toEqual([media[0]]);
 
     // Once the blocker is cleared, the next erasure run in the organisation finishes it.
     await rm(stuck, { recursive: true });
-    await writeFile(stuck, 'x');
+    await writeFile(stuck, stuckContent);
     const last = await cli(['--yes', 'dsar', 'erase', '--org', 'oak-trust', '--subject', second, '--request', 'ER-R2', '--out', certs]);
     expect(last.code, last.stderr).toBe(0);
     await expect(stat(stuck)).rejects.toThrow();

@@ -57,4 +57,10 @@ describe('secrets', () => {
     const line = redactCommandLine(['trustctl', 'org', 'list', '--database-url', 'postgres://alice:s3cr3t@h:5432/d?password=x2']);
     expect(line).toBe('trustctl org list --database-url postgres://alice:***@h:5432/d?password=***');
   });
+
+  it('removes email addresses (a subject named by email), keeping ids and URLs', () => {
+    const line = redactCommandLine(['trustctl', 'dsar', 'erase', '--subject', 'Femi.Price@families.example.net', '--subject=a.b@c.org',
+      '--request', 'ER-1', '--database-url', 'postgres://op:pw@db.example.org/x', '--org', 'oak-trust']);
+    expect(line).toBe('trustctl dsar erase --subject [email] --subject=[email] --request ER-1 --database-url postgres://op:***@db.example.org/x --org oak-trust');
+  });
 });

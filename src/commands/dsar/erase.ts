@@ -25,6 +25,7 @@ export function renderErasurePlan(plan: ErasurePlan): string {
     const how = [
       ...(t.anonymised > 0 ? [Object.entries(t.columns).map(([c, s]) => `${c}: ${s}`).join(', ')] : []),
       ...(t.already_anonymised > 0 ? [`${t.already_anonymised} already anonymised`] : []),
+      ...((t.revoked ?? 0) > 0 ? [`revoke ${t.revoked} live grant(s)`] : []),
       ...t.kept.map((k) => `kept ${k.rows}: ${k.reason}${k.until ? ` until ${k.until}` : ''}`),
     ].join('; ');
     lines.push(`${t.table.padEnd(34)} ${String(t.deleted).padStart(7)} ${String(t.anonymised).padStart(9)} ${String(kept).padStart(6)}  ${how}`);
@@ -82,7 +83,7 @@ async function replay(ctx: CommandContext, opts: { since?: string; from?: string
       const changed = o.deleted + o.anonymised;
       lines.push(
         `  ${o.erased_at}  ${o.organisation} ${o.request}  subject ${o.subject}: ` +
-          (changed === 0 ? 'already in place, nothing changed' : `deleted ${o.deleted}, anonymised ${o.anonymised}`) +
+          (changed + o.revoked === 0 ? 'already in place, nothing changed' : `deleted ${o.deleted}, anonymised ${o.anonymised}, revoked ${o.revoked}`) +
           (o.ledger_restored ? '; ledger row restored' : ''),
       );
       lines.push(...mediaLines(o.media));
@@ -195,6 +196,7 @@ export function registerDsarErase(dsar: Command): void {
             plan: result.plan,
             plan_changed: result.planChanged,
             certificate: result.certificate,
+            certificates_completed: result.certificatesCompleted,
             media: result.media,
           },
           () => {
@@ -202,18 +204,29 @@ export function registerDsarErase(dsar: Command): void {
             if (result.status === 'planned') {
               return `Erasure plan (dry run, nothing changed) for ${who}:\n${renderErasurePlan(result.plan)}`;
             }
+            const t = result.plan.totals;
             const lines =
               result.status === 'already_erased'
-                ? [`Already erased under ${result.reference} at ${result.erasedAt}: ${who}. Finished what was left (certificate, media).`]
+                ? [
+                    `Already erased under ${result.reference} at ${result.erasedAt}: ${who}.` +
+                      (result.certificate ? ' Finished what was left (certificate, media).' : ' Nothing changed.'),
+                    ...(t.deleted + t.anonymised + t.revoked > 0
+                      ? [
+                          `  NOTE     ${t.deleted + t.anonymised + t.revoked} row(s) about them could be erased now (recorded since, or no longer held or kept by law);`,
+                          '           record a new request (trustctl dsar request open) and erase under it',
+                        ]
+                      : []),
+                  ]
                 : [
                     `Erased ${who} under ${result.reference} at ${result.erasedAt}.`,
-                    `  deleted ${result.plan.totals.deleted}, anonymised ${result.plan.totals.anonymised}, kept ${result.plan.totals.kept} row(s)`,
+                    `  deleted ${t.deleted}, anonymised ${t.anonymised}, kept ${t.kept} row(s)${t.revoked > 0 ? `, revoked ${t.revoked} live role grant(s)` : ''}`,
                   ];
             if (result.planChanged) lines.push('  NOTE     the data changed after the plan was shown; the certificate records what was done');
             if (result.certificate) {
               lines.push(`  certificate ${result.certificate.json}`, `              ${result.certificate.text}`);
               lines.push(`  sha256   ${result.certificate.sha256}`);
             }
+            for (const c of result.certificatesCompleted) lines.push(`  written  ${c} (an earlier erasure's certificate, left unwritten by an interrupted run)`);
             lines.push(...mediaLines(result.media));
             if (result.status === 'erased') lines.push(`  recorded in the erasures ledger (${result.erasureId}) and the audit trail (dsar.erase)`);
             return lines.join('\n');
