@@ -128,7 +128,7 @@ async function archivedTables(trx: Trx): Promise<Set<string>> {
 function unitConditions(u: Unit, orgId: string, subjectId: string) {
   const match = (r: SubjectReference): RawBuilder<boolean> => {
     const col = sql.ref(`t.${r.column}`);
-    const hit = r.array ? sql`${subjectId}::uuid = any (${col})` : sql`${col} = ${subjectId}::uuid`;
+    const hit = r.array ? sql`${col} @> array[${subjectId}::uuid]` : sql`${col} = ${subjectId}::uuid`;
     return r.orgColumn ? sql<boolean>`(${hit} and ${sql.ref(`t.${r.orgColumn}`)} = ${orgId}::uuid)` : sql<boolean>`${hit}`;
   };
   const own = u.own.length > 0 ? sql<boolean>`coalesce(${sql.join(u.own.map(match), sql` or `)}, false)` : sql<boolean>`false`;
