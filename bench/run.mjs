@@ -2,11 +2,15 @@
 // trustctl benchmarks: each job measured against its baseline from
 // DESIGN.md's table, in one run, reported as ratios. Not part of the tests.
 //
-//   npm run bench                         # every benchmark, embedded database
-//   npm run bench -- --only dsar --subjects 40
-//   TRUSTCTL_BENCH_HOME=/var/tmp/tb npm run bench   # reuse a database between runs (it grows: not comparable)
+//   npm run bench                         # every benchmark at 1m and 10m rows (fresh databases), about 20 minutes
+//   npm run bench -- --scale 1m           # one size (a few minutes)
+//   npm run bench -- --scale 1m --only dsar --subjects 40
+//   TRUSTCTL_BENCH_HOME=/var/tmp/tb npm run bench -- --scale 1m   # reuse a database (it grows: not comparable)
 //
-// Writes bench/RESULTS.md (and prints the same table).
+// Each size runs in its own process on its own embedded database: demo seed
+// plus `db seed --scale SIZE`. Writes bench/RESULTS.md (and prints the
+// tables): the largest size against DESIGN.md's targets, and how each job's
+// cost grew between the sizes.
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -20,14 +24,24 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({
   options: {
     only: { type: 'string', default: 'dsar,audit,sweep,cli' },
-    'sweep-rows': { type: 'string', default: '100000' },
+    scale: { type: 'string', default: '1m,10m' },
+    seed: { type: 'string', default: '1' },
+    // Defaults scale with the size: a tenth of it swept, as many audit events as rows.
+    'sweep-rows': { type: 'string' },
     subjects: { type: 'string', default: '60' },
-    'audit-events': { type: 'string', default: '1000000' },
+    'audit-events': { type: 'string' },
     'no-write': { type: 'boolean', default: false },
+    // Internal: a child run writes its rows here as JSON for the parent.
+    'rows-out': { type: 'string' },
   },
 });
 const only = new Set(args.only.split(',').map((s) => s.trim()));
 const dist = (p) => import(join(root, 'dist', p));
+const { parseScale } = await dist('seed/scale.js');
+const sizes = args.scale.split(',').map((x) => ({ label: x.trim(), rows: parseScale(x.trim()) })).sort((a, b) => a.rows - b.rows);
+const size = sizes[sizes.length - 1];
+const sweepRows = Number(args['sweep-rows'] ?? Math.round(size.rows / 10));
+const auditEvents = Number(args['audit-events'] ?? size.rows);
 
 const logger = pino({ level: 'silent' });
 // A fresh database per run unless TRUSTCTL_BENCH_HOME names one to reuse:
@@ -62,9 +76,7 @@ async function benchDsar() {
       insert into dsar_requests (org_id, site_id, reference, subject_type, subject_id, received_on, due_on)
       select org_id, site_id, 'BENCH-' || id, 'child', id, current_date, (current_date + interval '1 month')::date
       from children on conflict (org_id, reference) do nothing`);
-    // As autovacuum would have done on a live database: statistics, and GIN
-    // pending lists merged into the index.
-    await pool.query('vacuum analyze');
+    await pool.query('vacuum analyze dsar_requests');
     const res = await pool.query(
       `select c.id, o.slug from children c join organisations o using (org_id) order by md5(c.id::text) limit $1`,
       [limit],
@@ -150,6 +162,7 @@ async function benchDsar() {
     const t = quantile(exportTimes, q);
     const raw = quantile(rawTimes, q);
     rows.push({
+      key: `dsar.p${q * 100}`, value: t, unit: 'ms', n: seededRows,
       job: 'DSAR export',
       measure: `p${q * 100} per subject, in-process (${exportTimes.length} children)`,
       target: target ? `≤ ${target} ms (at 10M rows)` : '—',
@@ -161,11 +174,28 @@ async function benchDsar() {
   }
 }
 
+let seededRows = 0;
 async function ensureSeeded() {
-  const { seedDatabase } = await dist('seed/index.js');
-  const seeded = await seedDatabase(settings, { mediaDir: join(home, 'media'), logger });
-  const total = Object.values(seeded.counts).reduce((a, b) => a + Number(b), 0);
-  dataset ||= `demo seed, ${total.toLocaleString('en-GB')} rows`;
+  if (seededRows > 0) return;
+  const { seedScaleDatabase } = await dist('seed/index.js');
+  const { withAdminDb } = await dist('db/with-db.js');
+  const t0 = performance.now();
+  const r = await seedScaleDatabase(settings, {
+    rows: size.rows,
+    seed: Number(args.seed),
+    anchorDate: new Date().toISOString().slice(0, 10),
+    mediaDir: join(home, 'media'),
+    logger,
+  });
+  const seedSeconds = (performance.now() - t0) / 1000;
+  // As autovacuum would have done on a live database: visibility, statistics,
+  // GIN pending lists merged into the index.
+  const counts = await withAdminDb(settings, async ({ pool }) => {
+    await pool.query('vacuum analyze');
+    return (await pool.query(`select sum(n_live_tup)::bigint as n from pg_stat_user_tables where schemaname = 'public'`)).rows[0].n;
+  });
+  seededRows = Number(counts);
+  dataset ||= `demo seed + \`db seed --scale ${size.label} --seed ${args.seed}\`: ${seededRows.toLocaleString('en-GB')} rows (${r.organisations} scale organisations, ${r.sites} sites, ${r.children.toLocaleString('en-GB')} children; seeded in ${seedSeconds.toFixed(0)} s)`;
 }
 
 async function benchAudit() {
@@ -174,7 +204,7 @@ async function benchAudit() {
   const { sealAuditChain } = await dist('audit/seal.js');
   const { exportAuditTrail, EXPORT_COLUMNS } = await dist('audit/export.js');
   await ensureSeeded();
-  const n = Number(args['audit-events']);
+  const n = auditEvents;
   // N new events for oak-trust each run, shaped like the application's
   // (an attendance correction naming a child and a member of staff).
   const { orgId, total } = await withAdminDb(settings, async ({ pool }) => {
@@ -209,6 +239,7 @@ async function benchAudit() {
   const sealSeconds = (performance.now() - sealStart) / 1000;
   const sealRate = sealed / sealSeconds;
   rows.push({
+    key: 'seal.rate', value: sealRate, unit: '/s', n: sealed,
     job: 'audit seal',
     measure: `events/s (${sealed.toLocaleString('en-GB')} events, batches of 10,000)`,
     target: '≥ 100k/s',
@@ -260,6 +291,7 @@ async function benchAudit() {
     const exportRate = exported / exportSeconds;
     const copyRate = exported / copySeconds;
     rows.push({
+      key: 'export.rate', value: exportRate, unit: '/s', n: exported,
       job: 'audit export',
       measure: `rows/s with chain verification, CSV (${exported.toLocaleString('en-GB')} rows)`,
       target: '≥ 0.5 × COPY',
@@ -270,6 +302,7 @@ async function benchAudit() {
     });
     const peakMb = (peak - base) / 2 ** 20;
     rows.push({
+      key: 'export.rss', value: peakMb, unit: 'MB', n: exported,
       job: 'audit export',
       measure: `peak RSS growth during the export (${exported.toLocaleString('en-GB')} rows)`,
       target: '≤ 200 MB (at 10M rows)',
@@ -288,7 +321,7 @@ async function benchSweep() {
   const { withOperatorSession } = await dist('db/operator-session.js');
   const { sweepOrganisation } = await dist('retention/sweep.js');
   await ensureSeeded();
-  const n = Number(args['sweep-rows']);
+  const n = sweepRows;
   // N attendance rows five years old at Ash Primary (swept, archive) and N at
   // Oak Primary (the baseline: one DELETE). A 4-year policy makes only these due.
   const ids = await withAdminDb(settings, async ({ pool }) => {
@@ -364,6 +397,7 @@ async function benchSweep() {
   const deleteRate = deleted / deleteSeconds;
   dataset += `; sweep bench: ${n.toLocaleString('en-GB')} due attendance rows at each of two sites`;
   rows.push({
+    key: 'sweep.rate', value: sweepRate, unit: '/s', n: swept,
     job: 'retention sweep',
     measure: `rows/s with archive (${swept.toLocaleString('en-GB')} rows, batches of 200, audit capture on)`,
     target: '≥ 0.5 × one DELETE',
@@ -373,6 +407,7 @@ async function benchSweep() {
     verdict: sweepRate >= 0.5 * deleteRate ? 'met' : `missed: ${(sweepRate / deleteRate).toFixed(2)}× (target 0.5×)`,
   });
   rows.push({
+    key: 'sweep.longest', value: unit?.longestBatchMs ?? NaN, unit: 'ms', n: swept,
     job: 'retention sweep',
     measure: 'longest transaction (one batch)',
     target: '≤ 250 ms',
@@ -384,6 +419,7 @@ async function benchSweep() {
   const p99busy = quantile(busy, 0.99);
   const p99idle = quantile(idle, 0.99);
   rows.push({
+    key: 'writes.p99', value: p99busy, unit: 'ms', n: swept,
     job: 'app writes during a sweep',
     measure: `p99 latency of single-row inserts (${busy.length.toLocaleString('en-GB')} during, ${idle.length.toLocaleString('en-GB')} idle)`,
     target: '≤ 2 × idle',
@@ -410,6 +446,7 @@ function benchColdStart() {
   const node = time(['-e', '0']);
   const median = quantile(cli, 0.5);
   rows.push({
+    key: 'cli.cold', value: median, unit: 'ms', n: 0,
     job: 'CLI cold start',
     measure: `\`trustctl --help\` wall time, median of ${runs}`,
     target: '≤ 200 ms',
@@ -426,25 +463,106 @@ async function postgresVersion() {
 }
 
 const started = new Date();
-if (only.has('cli')) benchColdStart();
-if (only.has('dsar')) await benchDsar();
-if (only.has('audit')) await benchAudit();
-if (only.has('sweep')) await benchSweep();
-const pg = only.has('dsar') || only.has('audit') || only.has('sweep') ? await postgresVersion() : 'n/a';
-const { runShutdownCleanups } = await dist('lifecycle.js');
-await runShutdownCleanups();
-if (!reuse) await rm(home, { recursive: true, force: true });
-
-const header = ['job', 'measure', 'target', 'result', 'baseline (same run)', 'ratio', 'verdict'];
-const table = [
-  `| ${header.join(' | ')} |`,
-  `| ${header.map(() => '---').join(' | ')} |`,
-  ...rows.map((r) => `| ${[r.job, r.measure, r.target, r.result, r.baseline, r.ratio, r.verdict].join(' | ')} |`),
-].join('\n');
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, PostgreSQL ${pg} (embedded)`;
-process.stdout.write(`${table}\n`);
-if (!args['no-write']) {
+const header = ['job', 'measure', 'target', 'result', 'baseline (same run)', 'ratio', 'verdict'];
+const tableOf = (list) =>
+  [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...list.map((r) => `| ${[r.job, r.measure, r.target, r.result, r.baseline, r.ratio, r.verdict].join(' | ')} |`),
+  ].join('\n');
+
+if (sizes.length === 1) {
+  // One size: run the benchmarks here.
+  if (only.has('cli')) benchColdStart();
+  if (only.has('dsar')) await benchDsar();
+  if (only.has('audit')) await benchAudit();
+  if (only.has('sweep')) await benchSweep();
+  const pg = only.has('dsar') || only.has('audit') || only.has('sweep') ? await postgresVersion() : 'n/a';
+  const { runShutdownCleanups } = await dist('lifecycle.js');
+  await runShutdownCleanups();
+  if (!reuse) await rm(home, { recursive: true, force: true });
+  if (args['rows-out']) {
+    await writeFile(args['rows-out'], JSON.stringify({ size, rows, dataset, pg, seededRows }));
+  } else {
+    process.stdout.write(`${tableOf(rows)}\n`);
+    if (!args['no-write']) await writeResults([{ size, rows, dataset, pg, seededRows }]);
+  }
+} else {
+  // Several sizes: each in its own process and database, then the growth between them.
+  if (reuse) throw new Error('TRUSTCTL_BENCH_HOME reuses one database: pass one --scale size with it');
+  const runs = [];
+  const passThrough = ['subjects', 'seed', 'sweep-rows', 'audit-events'].flatMap((k) => (args[k] ? [`--${k}`, args[k]] : []));
+  const benches = [...only].filter((b) => b !== 'cli');
+  for (const sz of sizes) {
+    if (benches.length === 0) break;
+    process.stderr.write(`bench: ${sz.label} rows (${benches.join(', ')})\n`);
+    const file = join(tmpdir(), `trustctl-bench-${process.pid}-${sz.label}.json`);
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--scale', sz.label, '--only', benches.join(','), '--rows-out', file, ...passThrough], {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    if (r.status !== 0) throw new Error(`bench at ${sz.label} exited ${r.status}`);
+    runs.push(JSON.parse(await readFile(file, 'utf8')));
+    await rm(file, { force: true });
+  }
+  if (only.has('cli')) {
+    benchColdStart();
+    const cold = rows.splice(0);
+    if (runs.length > 0) runs[runs.length - 1].rows.unshift(...cold);
+    else runs.push({ size, rows: cold, dataset: 'n/a', pg: 'n/a', seededRows: 0 });
+  }
+  process.stdout.write(`${tableOf(runs[runs.length - 1].rows)}\n\n${growthTable(runs)}\n`);
+  if (!args['no-write']) await writeResults(runs);
+}
+
+/**
+ * How each measure grew between the sizes: the value at each, the exponent
+ * b of value ∝ size^b between the smallest and the largest, and for
+ * throughput jobs the input size at which one run would take an hour,
+ * extrapolated with that exponent.
+ */
+function growthTable(runs) {
+  if (runs.length < 2) return '';
+  const first = runs[0];
+  const last = runs[runs.length - 1];
+  const lines = [
+    `| measure | ${runs.map((r) => `at ${r.size.label} (${r.seededRows.toLocaleString('en-GB')} rows)`).join(' | ')} | growth | one hour at |`,
+    `| --- | ${runs.map(() => '---').join(' | ')} | --- | --- |`,
+  ];
+  for (const row of last.rows) {
+    if (!row.key || row.key === 'cli.cold') continue;
+    const a = first.rows.find((x) => x.key === row.key);
+    if (!a) continue;
+    const fmt = (x) => (x.unit === '/s' ? `${Math.round(x.value).toLocaleString('en-GB')}/s (n = ${x.n.toLocaleString('en-GB')})` : `${x.value.toFixed(1)} ${x.unit}${x.unit === 'MB' ? ` (n = ${x.n.toLocaleString('en-GB')})` : ''}`);
+    const cells = runs.map((r) => {
+      const x = r.rows.find((y) => y.key === row.key);
+      return x ? fmt(x) : '—';
+    });
+    // For throughput: rate ∝ n^b over the job's own input size; else value ∝ dataset size^b.
+    const xa = a.unit === '/s' ? a.n : first.seededRows;
+    const xb = row.unit === '/s' ? row.n : last.seededRows;
+    const b = Math.log(row.value / a.value) / Math.log(xb / xa);
+    let hour = '—';
+    if (row.unit === '/s') {
+      // A rate that rose with size (fixed costs spread over more rows) is not
+      // extrapolated upwards: from the largest size on it is taken as flat.
+      const bx = Math.min(b, 0);
+      const [r0, n0] = bx === 0 ? [row.value, row.n] : [a.value, a.n];
+      // time(n) = n / (r0 · (n / n0)^bx) = 3600  =>  n = (3600 · r0 · n0^-bx)^(1 / (1 - bx))
+      const n = (3600 * r0 * n0 ** -bx) ** (1 / (1 - bx));
+      hour = `${(n / 1e6).toFixed(n >= 1e8 ? 0 : 1)}M rows`;
+    }
+    const growth = `${(row.value / a.value).toFixed(2)}× (b = ${b.toFixed(2)})`;
+    lines.push(`| ${row.job}: ${row.key} | ${cells.join(' | ')} | ${growth} | ${hour} |`);
+  }
+  return lines.join('\n');
+}
+
+async function writeResults(runs) {
+  const last = runs[runs.length - 1];
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, PostgreSQL ${last.pg} (embedded)`;
+  const growth = growthTable(runs);
   await writeFile(
     join(root, 'bench', 'RESULTS.md'),
     `# Benchmark results
@@ -454,16 +572,27 @@ Written by \`bench/run.mjs\`; do not edit by hand.
 - Command: \`${command}\`
 - When: ${started.toISOString()}
 - Machine: ${machine}
-- Dataset: ${dataset || 'n/a'}
+${runs.map((r) => `- Dataset at ${r.size.label}: ${r.dataset || 'n/a'}`).join('\n')}
 
-${table}
+## Against DESIGN.md's targets, at ${last.size.label}
 
+${tableOf(last.rows)}
+${growth ? `
+## Growth between ${runs.map((r) => r.size.label).join(' and ')}
+
+Each measure at each size, its growth from the smallest to the largest size, and b in
+value ∝ size^b (for rates, size is the job's own input: events sealed, rows exported or
+swept; otherwise the database's rows). "One hour at" extrapolates, with that exponent (or
+flat, where a rate rose with size), the input size at which one run of the job takes an
+hour on this machine.
+
+${growth}
+` : ''}
 Notes:
-- DESIGN.md states the DSAR target for a 10M-row database. \`trustctl db seed --scale\` does not
-  exist yet (the Scale issue), so the DSAR rows above are measured on the demo dataset. An
-  export's work is proportional to the subject's own rows (a demo child has about 1,050
-  attendance rows, two school years) and to index depth, which grows with log(N); the figure
-  at 10M rows still has to be measured.
+- The dataset is the demo seed plus \`trustctl db seed --scale\`: many organisations and sites
+  of uneven size, with up to two years of registers per child. The audit benchmark adds
+  its events to oak-trust's trail (a single organisation's chain is the unit of sealing and
+  export); the sweep benchmark adds due attendance rows at two oak-trust schools.
 - The raw-lookup baseline runs the same per-table SELECTs in one REPEATABLE READ transaction
   and discards the rows; the export also writes JSON, CSV and HTML, copies and hashes media,
   zips, and records the audit event and the DPO record.

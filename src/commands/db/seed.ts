@@ -4,22 +4,63 @@ import { commandContext } from '../context.js';
 
 export function registerSeed(db: Command): void {
   db.command('seed')
+    .summary('add the demo dataset, or a scale dataset of a given size')
     .description(
-      'add the demo dataset: two organisations (a trust with three schools, a nursery) and the platform’s\n' +
-        'support staff, with two years of activity and media files. Does nothing if it is already there.',
+      'add a dataset through the administrative connection.\n' +
+        '--demo: two organisations (a trust with three schools, a nursery) and the platform’s support staff, with two years\n' +
+        'of activity and media files. Does nothing if it is already there.\n' +
+        '--scale N (e.g. 1m, 10m): about N more rows of many organisations and sites of uneven size: children, guardians,\n' +
+        'staff, classes, up to two years of registers, notes, safeguarding concerns, check-ins, rotas, staff activity and\n' +
+        'their audit events; set-based SQL in one transaction (row triggers off), deterministic for a --seed and anchor\n' +
+        'date. Adds the demo dataset first if it is missing. Does nothing if scale data is already there.',
     )
-    .option('--demo', 'seed the demo dataset (the only dataset so far)')
-    .option('--media-dir <dir>', 'where media files are written (default: $TRUSTCTL_HOME/media)')
-    .action(async (opts: { demo?: boolean; mediaDir?: string }, cmd: Command) => {
+    .option('--demo', 'seed the demo dataset')
+    .option('--scale <rows>', 'seed about this many rows of scale data: 250k, 1m, 10m, …')
+    .option('--seed <n>', 'with --scale: the generator’s seed', '1')
+    .option('--anchor <date>', 'with --scale: the date the data is generated up to (default: today)')
+    .option('--media-dir <dir>', 'where demo media files are written (default: $TRUSTCTL_HOME/media)')
+    .addHelpText('after', '\nExamples:\n  trustctl db seed --demo\n  trustctl db seed --scale 1m --seed 7')
+    .action(async (opts: { demo?: boolean; scale?: string; seed: string; anchor?: string; mediaDir?: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
-      if (!opts.demo) throw new RefusedError('say which dataset to seed', 'Pass --demo');
-      const { seedDatabase } = await import('../../seed/index.js');
-      const result = await seedDatabase(ctx.db, { mediaDir: opts.mediaDir, logger: ctx.logger });
+      if (!opts.demo && !opts.scale) throw new RefusedError('say which dataset to seed', 'Pass --demo, or --scale 1m');
+      if (opts.demo && opts.scale) throw new RefusedError('pass --demo or --scale, not both', '--scale adds the demo dataset first when it is missing');
+      if (!opts.scale) {
+        const { seedDatabase } = await import('../../seed/index.js');
+        const result = await seedDatabase(ctx.db, { mediaDir: opts.mediaDir, logger: ctx.logger });
+        ctx.print(result, () => {
+          const total = Object.values(result.counts).reduce((a, b) => a + b, 0);
+          return result.seeded
+            ? `Seeded the demo dataset (${total} rows; media in ${result.mediaDir}).`
+            : `The demo dataset is already present (${total} rows); nothing changed.`;
+        });
+        return;
+      }
+      const { parseScale } = await import('../../seed/scale.js');
+      const rows = parseScale(opts.scale);
+      if (!/^\d{1,9}$/.test(opts.seed)) throw new RefusedError(`--seed "${opts.seed}" must be a whole number`);
+      const { parseIsoDate } = await import('../../dsar/due-date.js');
+      const { localToday } = await import('../dsar/shared.js');
+      const anchorDate = opts.anchor ? parseIsoDate(opts.anchor, '--anchor') : localToday();
+      const { seedScaleDatabase } = await import('../../seed/index.js');
+      const progress = ctx.interactive && !ctx.options.json;
+      const result = await seedScaleDatabase(ctx.db, {
+        rows,
+        seed: Number(opts.seed),
+        anchorDate,
+        mediaDir: opts.mediaDir,
+        logger: ctx.logger,
+        ...(progress
+          ? { onProgress: (p: { step: string; seconds: number; total: number }) =>
+                process.stderr.write(`\r\x1b[2K${p.step} done, ${p.seconds.toFixed(0)} s (${p.total} step(s) left)`) }
+          : {}),
+      });
+      if (progress) process.stderr.write('\n');
       ctx.print(result, () => {
-        const total = Object.values(result.counts).reduce((a, b) => a + b, 0);
+        const added = Object.values(result.added).reduce((a, b) => a + b, 0);
         return result.seeded
-          ? `Seeded the demo dataset (${total} rows; media in ${result.mediaDir}).`
-          : `The demo dataset is already present (${total} rows); nothing changed.`;
+          ? `Seeded scale data (seed ${result.seed}, anchor ${result.anchorDate}): ${added.toLocaleString('en-GB')} rows in ${result.seconds.toFixed(0)} s — ` +
+              `${result.organisations} organisations, ${result.sites} sites, ${result.children.toLocaleString('en-GB')} children.`
+          : 'Scale data is already present; nothing changed (use a fresh database for another size).';
       });
     });
 }
