@@ -96,6 +96,7 @@ export interface DsarRequestsTable {
   reference: string;
   subject_type: string;
   subject_id: string;
+  kind: Generated<string>;
   received_on: DateOnly;
   due_on: DateOnly;
   extended_due_on: DateOnly | null;

@@ -202,7 +202,13 @@ export function generatePassphrase(): string {
 }
 
 /** Why an export was refused, as recorded in the audit trail: a code, never names or emails. */
-export type RefusalCode = 'unknown_request' | 'request_closed' | 'subject_not_found' | 'subject_ambiguous' | 'subject_mismatch';
+export type RefusalCode =
+  | 'unknown_request'
+  | 'request_closed'
+  | 'wrong_kind'
+  | 'subject_not_found'
+  | 'subject_ambiguous'
+  | 'subject_mismatch';
 
 async function recordRefusal(
   session: OperatorSession,
@@ -526,7 +532,7 @@ export async function resolveRequestSubject(
   trx: Transaction<Database>,
   session: OperatorSession,
   input: RequestSubjectQuery,
-  action = 'dsar.export',
+  action: 'dsar.export' | 'dsar.erase' = 'dsar.export',
 ): Promise<{ org: OrganisationRef; request: DsarRequest; subject: DsarSubject }> {
     const org = await findOrganisation(trx, input.orgSlug);
     const queriedId = 'id' in input.subject ? [input.subject.id] : [];
@@ -544,6 +550,18 @@ export async function resolveRequestSubject(
         'request_closed',
         [request.subjectId],
         new RefusedError(`request "${request.reference}" is closed`, 'Open a new request to export again'),
+      );
+    }
+    // An export answers an access request, an erasure an erasure request.
+    const kind = action === 'dsar.erase' ? 'erasure' : 'access';
+    if (request.kind !== kind) {
+      await refuse(
+        'wrong_kind',
+        [request.subjectId],
+        new RefusedError(
+          `request "${request.reference}" is an ${request.kind} request, not an ${kind} request`,
+          `Record one with: trustctl dsar request open --kind ${kind} …`,
+        ),
       );
     }
     let candidates = await findSubjects(trx, org.id, input.subject);

@@ -8,10 +8,15 @@ import type { Database } from '../db/schema.js';
 import { daysUntil, extendedDueDate, legalDueDate, type IsoDate } from './due-date.js';
 import type { DsarSubject, OrganisationRef, SubjectType } from './subject.js';
 
+/** What the person asked for: their data (Article 15), or its erasure (Article 17). */
+export type RequestKind = 'access' | 'erasure';
+export const REQUEST_KINDS: readonly RequestKind[] = ['access', 'erasure'];
+
 export interface DsarRequest {
   readonly id: string;
   readonly org: string;
   readonly reference: string;
+  readonly kind: RequestKind;
   readonly subjectType: SubjectType;
   readonly subjectId: string;
   readonly siteId: string | null;
@@ -35,6 +40,19 @@ export interface DueRequest extends DsarRequest {
 }
 
 /**
+ * Parses --kind.
+ *
+ * @example
+ * parseRequestKind('erasure') // 'erasure'
+ */
+export function parseRequestKind(value: string): RequestKind {
+  if (!(REQUEST_KINDS as readonly string[]).includes(value)) {
+    throw new RefusedError(`--kind "${value}" is not a request kind`, `Kinds: ${REQUEST_KINDS.join(', ')}`);
+  }
+  return value as RequestKind;
+}
+
+/**
  * Parses a request reference as the database will accept it.
  *
  * @example
@@ -54,6 +72,7 @@ export function parseReference(value: string): string {
 const columns = [
   'dsar_requests.id',
   'dsar_requests.reference',
+  'dsar_requests.kind',
   'dsar_requests.subject_type',
   'dsar_requests.subject_id',
   'dsar_requests.site_id',
@@ -72,6 +91,7 @@ const columns = [
 type Row = {
   id: string;
   reference: string;
+  kind: string;
   subject_type: string;
   subject_id: string;
   site_id: string | null;
@@ -92,6 +112,7 @@ function toRequest(r: Row): DsarRequest {
     id: r.id,
     org: r.slug,
     reference: r.reference,
+    kind: r.kind as RequestKind,
     subjectType: r.subject_type as SubjectType,
     subjectId: r.subject_id,
     siteId: r.site_id,
@@ -150,6 +171,7 @@ export async function openDsarRequest(
   input: {
     readonly org: OrganisationRef;
     readonly reference: string;
+    readonly kind?: RequestKind;
     readonly subject: DsarSubject;
     readonly receivedOn: IsoDate;
     readonly today: IsoDate;
@@ -175,6 +197,7 @@ export async function openDsarRequest(
       org_id: input.org.id,
       site_id: input.subject.siteId,
       reference: input.reference,
+      kind: input.kind ?? 'access',
       subject_type: input.subject.type,
       subject_id: input.subject.id,
       received_on: input.receivedOn,

@@ -101,9 +101,9 @@ describe('dsar erase', () => {
     runCli(['--database-url', url, ...args, ...(args.includes('erase') ? ['--media-dir', mediaDir] : [])], {});
   const erase = (subject: string, ref: string, extra: string[] = [], url = opUrl) =>
     cli(['--json', 'dsar', 'erase', '--org', 'oak-trust', '--subject', subject, '--request', ref, '--out', certs, ...extra], url);
-  const openRequest = async (subject: string, ref: string) => {
+  const openRequest = async (subject: string, ref: string, kind = 'erasure') => {
     const r = await runCli(['--database-url', opUrl, 'dsar', 'request', 'open', '--org', 'oak-trust', '--subject', subject,
-      '--request', ref, '--received', daysAgo(2)]);
+      '--request', ref, '--received', daysAgo(2), '--kind', kind]);
     expect(r.stderr).not.toMatch(/trustctl:/);
     expect(r.code).toBe(0);
   };
@@ -151,6 +151,8 @@ describe('dsar erase', () => {
     await openRequest(plainChild, 'ER-PLAIN');
     await openRequest(guardian, 'ER-GUARDIAN');
     await openRequest(HELD_CHILD, 'ER-HELD');
+    await openRequest(statutoryChild, 'ER-STAT');
+    await openRequest(plainChild, 'SAR-PLAIN', 'access');
   });
   afterAll(async () => {
     await db?.drop();
@@ -162,6 +164,7 @@ describe('dsar erase', () => {
     const refusals: Array<[string[], RegExp]> = [
       [['--json', 'dsar', 'erase', '--org', 'oak-trust', '--subject', plainChild, '--request', 'NO-SUCH'], /no request "NO-SUCH"/],
       [['--json', 'dsar', 'erase', '--org', 'oak-trust', '--subject', statutoryChild, '--request', 'ER-PLAIN', '--yes'], /is about child/],
+      [['--json', 'dsar', 'erase', '--org', 'oak-trust', '--subject', statutoryChild, '--request', 'DSAR-2026-001', '--yes'], /is an access request, not an erasure request/],
       [['--json', 'dsar', 'erase', '--org', 'oak-trust', '--subject', 'not-an-id', '--request', 'ER-PLAIN'], /neither an id nor an email/],
       [['--json', 'dsar', 'erase', '--org', 'oak-trust', '--request', 'ER-PLAIN'], /--subject is required/],
       [['--json', 'dsar', 'erase', '--org', 'no-such-org', '--subject', plainChild, '--request', 'ER-PLAIN'], /unknown organisation: no-such-org/],
@@ -313,7 +316,7 @@ describe('dsar erase', () => {
     );
     expect(statutory.rows.length).toBeGreaterThan(0);
     const before = await snapshot(db.admin, statutoryChild);
-    const r = await erase(statutoryChild, 'DSAR-2026-001', ['--yes']);
+    const r = await erase(statutoryChild, 'ER-STAT', ['--yes']);
     expect(r.code).toBe(0);
     const after = await snapshot(db.admin, statutoryChild);
     expect(otherChanges(before, after)).toEqual([]);
@@ -382,7 +385,7 @@ describe('dsar erase', () => {
     const files = await readZip(JSON.parse(r.stdout).path);
     const manifest = JSON.parse(files.get('manifest.json')!.toString());
     expect(manifest.erasures).toHaveLength(1);
-    expect(manifest.erasures[0].request).toBe('DSAR-2026-001');
+    expect(manifest.erasures[0].request).toBe('ER-STAT');
     expect(manifest.erasures[0].kept.map((k: { table: string }) => k.table)).toEqual(['children']);
     const rowsOf = (t: string) => manifest.files.find((f: { path: string }) => f.path === `data/${t}.json`)?.rows ?? 0;
     expect(rowsOf('children')).toBe(1);
@@ -392,7 +395,11 @@ describe('dsar erase', () => {
     expect(html).toContain('Your information was erased');
     expect(html).toContain('identifies the person in records that are kept');
 
-    const plain = await cli(['--json', 'dsar', 'export', '--org', 'oak-trust', '--subject', plainChild, '--request', 'ER-PLAIN', '--out', out]);
+    // An export answers an access request, not the erasure request.
+    const wrong = await cli(['--json', 'dsar', 'export', '--org', 'oak-trust', '--subject', plainChild, '--request', 'ER-PLAIN', '--out', out]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/is an erasure request, not an access request/);
+    const plain = await cli(['--json', 'dsar', 'export', '--org', 'oak-trust', '--subject', plainChild, '--request', 'SAR-PLAIN', '--out', out]);
     expect(plain.code, plain.stderr).toBe(0);
     const pm = JSON.parse((await readZip(JSON.parse(plain.stdout).path)).get('manifest.json')!.toString());
     expect(pm.erasures[0].kept).toEqual([
@@ -453,7 +460,7 @@ describe('dsar erase after a restore, and after a crash', () => {
     );
     [child, second] = kids.rows.map((x) => x.id);
     for (const [subject, ref] of [[child, 'ER-R1'], [second, 'ER-R2']] as const) {
-      const r = await runCli(['--database-url', opUrl, 'dsar', 'request', 'open', '--org', 'oak-trust', '--subject', subject, '--request', ref, '--received', daysAgo(1)]);
+      const r = await runCli(['--database-url', opUrl, 'dsar', 'request', 'open', '--org', 'oak-trust', '--subject', subject, '--request', ref, '--received', daysAgo(1), '--kind', 'erasure']);
       expect(r.code, r.stderr).toBe(0);
     }
   });

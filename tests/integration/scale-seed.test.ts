@@ -106,7 +106,7 @@ describe('db seed --scale', () => {
     const child = (await one.admin.query(`select c.id, o.slug from children c join organisations o using (org_id)
       where o.slug like 'scale-%' order by c.id limit 1`)).rows[0];
     const op = (args: string[]) => runCli(['--database-url', one.url('trustctl_test_op'), ...args]);
-    expect((await op(['dsar', 'request', 'open', '--org', child.slug, '--subject', child.id, '--request', 'ER-SCALE'])).code).toBe(0);
+    expect((await op(['dsar', 'request', 'open', '--org', child.slug, '--subject', child.id, '--request', 'ER-SCALE', '--kind', 'erasure'])).code).toBe(0);
     const r = await op(['--json', 'dsar', 'erase', '--org', child.slug, '--subject', child.id, '--request', 'ER-SCALE', '--dry-run']);
     expect(r.stderr).not.toMatch(/trustctl:/);
     expect(JSON.parse(r.stdout).plan.totals.deleted).toBeGreaterThan(0);

@@ -6,13 +6,7 @@ export function registerSeed(db: Command): void {
   db.command('seed')
     .summary('add the demo dataset, or a scale dataset of a given size')
     .description(
-      'add a dataset through the administrative connection.\n' +
-        '--demo: two organisations (a trust with three schools, a nursery) and the platform’s support staff, with two years\n' +
-        'of activity and media files. Does nothing if it is already there.\n' +
-        '--scale N (e.g. 1m, 10m): about N more rows of many organisations and sites of uneven size: children, guardians,\n' +
-        'staff, classes, up to two years of registers, notes, safeguarding concerns, check-ins, rotas, staff activity and\n' +
-        'their audit events; set-based SQL in one transaction (row triggers off), deterministic for a --seed and anchor\n' +
-        'date. Adds the demo dataset first if it is missing. Does nothing if scale data is already there.',
+      'add a dataset through the administrative connection. --demo: two organisations (a trust with three schools, a nursery) and the platform’s support staff, with two years of activity and media files. --scale N (e.g. 1m, 10m): about N more rows of many organisations and sites of uneven size: children, guardians, staff, classes, up to two years of registers, notes, safeguarding concerns, check-ins, rotas, staff activity and their audit events; set-based SQL in one transaction with row triggers off (a superuser connection), the same rows for the same --seed and --anchor; the demo dataset is added first if it is missing. Either does nothing if its data is already there.',
     )
     .option('--demo', 'seed the demo dataset')
     .option('--scale <rows>', 'seed about this many rows of scale data: 250k, 1m, 10m, …')

@@ -13,7 +13,7 @@ export function registerDsarCommands(program: Command): void {
   const dsar = program
     .command('dsar')
     .description('subject access and erasure requests: record them, export verifiable bundles, erase with a certificate, track due dates');
-  const request = dsar.command('request').description('record, extend, close and list subject access requests');
+  const request = dsar.command('request').description('record, extend, close and list subject access and erasure requests');
   registerRequestOpen(request);
   registerRequestExtend(request);
   registerRequestClose(request);

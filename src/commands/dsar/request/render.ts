@@ -13,5 +13,5 @@ export function renderRequest(r: DsarRequest, today: string): string {
           ? 'due TODAY'
           : `${days} day(s) left`;
   const extended = r.extendedDueOn ? ` (extended from ${r.dueOn}: ${r.extensionReason})` : '';
-  return `${r.org}/${r.reference}: ${r.subjectType} ${r.subjectId}, received ${r.receivedOn}, due ${r.effectiveDueOn}${extended}, ${r.status}, ${when}`;
+  return `${r.org}/${r.reference}: ${r.kind === 'erasure' ? 'erasure of ' : ''}${r.subjectType} ${r.subjectId}, received ${r.receivedOn}, due ${r.effectiveDueOn}${extended}, ${r.status}, ${when}`;
 }
