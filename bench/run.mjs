@@ -12,7 +12,7 @@
 // tables): the largest size against DESIGN.md's targets, and how each job's
 // cost grew between the sizes.
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -49,6 +49,8 @@ const logger = pino({ level: 'silent' });
 // database grows with every run and later figures are not comparable.
 const reuse = Boolean(process.env.TRUSTCTL_BENCH_HOME);
 const home = process.env.TRUSTCTL_BENCH_HOME ?? (await mkdtemp(join(tmpdir(), 'trustctl-bench-')));
+// Traversable by the postgres user (when root), so the cluster lives in home and is removed with it.
+if (!reuse) await chmod(home, 0o711);
 const settings = { home, skipTlsVerify: false, logger, notice: (line) => process.stderr.write(`${line}\n`) };
 
 function quantile(sorted, q) {
@@ -473,15 +475,19 @@ const tableOf = (list) =>
   ].join('\n');
 
 if (sizes.length === 1) {
-  // One size: run the benchmarks here.
-  if (only.has('cli')) benchColdStart();
-  if (only.has('dsar')) await benchDsar();
-  if (only.has('audit')) await benchAudit();
-  if (only.has('sweep')) await benchSweep();
-  const pg = only.has('dsar') || only.has('audit') || only.has('sweep') ? await postgresVersion() : 'n/a';
+  // One size: run the benchmarks here; stop and remove the database whatever happens.
   const { runShutdownCleanups } = await dist('lifecycle.js');
-  await runShutdownCleanups();
-  if (!reuse) await rm(home, { recursive: true, force: true });
+  let pg = 'n/a';
+  try {
+    if (only.has('cli')) benchColdStart();
+    if (only.has('dsar')) await benchDsar();
+    if (only.has('audit')) await benchAudit();
+    if (only.has('sweep')) await benchSweep();
+    if (only.has('dsar') || only.has('audit') || only.has('sweep')) pg = await postgresVersion();
+  } finally {
+    await runShutdownCleanups();
+    if (!reuse) await rm(home, { recursive: true, force: true });
+  }
   if (args['rows-out']) {
     await writeFile(args['rows-out'], JSON.stringify({ size, rows, dataset, pg, seededRows }));
   } else {

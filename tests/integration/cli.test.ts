@@ -1,6 +1,6 @@
 // The built binary, end to end: exit codes, one-line errors, and that a
 // refused command changes nothing.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -181,9 +181,12 @@ describe('interruption', () => {
 describe('demo', () => {
   it('runs end to end on a fresh embedded database, and a second run changes nothing', async () => {
     const home = await mkdtemp(join(tmpdir(), 'trustctl-demo-'));
+    // Traversable by the postgres user (when root), so the cluster lives in home and goes with it.
+    await chmod(home, 0o711);
     try {
       const first = await runCli(['demo'], { env: { TRUSTCTL_HOME: home } });
       expect(first.stderr).toMatch(/^Using the embedded PostgreSQL database in /);
+      expect(first.stderr).toContain(join(home, 'pg'));
       expect(first.code).toBe(0);
       expect(first.stdout).toMatch(/1\. Seeded the demo dataset/);
       expect(first.stdout).toMatch(/Without an operator session you see 0 children/);
