@@ -11,7 +11,7 @@
 // plus `db seed --scale SIZE`. Writes bench/RESULTS.md (and prints the
 // tables): the largest size against DESIGN.md's targets, and how each job's
 // cost grew between the sizes.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,7 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '1' },
     // Defaults scale with the size: a tenth of it swept, as many audit events as rows.
     'sweep-rows': { type: 'string' },
-    subjects: { type: 'string', default: '60' },
+    subjects: { type: 'string', default: '200' },
     'audit-events': { type: 'string' },
     'no-write': { type: 'boolean', default: false },
     // Internal: a child run writes its rows here as JSON for the parent.
@@ -177,6 +177,7 @@ async function benchDsar() {
 }
 
 let seededRows = 0;
+let databaseSize = '';
 async function ensureSeeded() {
   if (seededRows > 0) return;
   const { seedScaleDatabase } = await dist('seed/index.js');
@@ -194,10 +195,13 @@ async function ensureSeeded() {
   // GIN pending lists merged into the index.
   const counts = await withAdminDb(settings, async ({ pool }) => {
     await pool.query('vacuum analyze');
-    return (await pool.query(`select sum(n_live_tup)::bigint as n from pg_stat_user_tables where schemaname = 'public'`)).rows[0].n;
+    const r = await pool.query(`select (select sum(n_live_tup)::bigint from pg_stat_user_tables where schemaname = 'public') as n,
+      pg_size_pretty(pg_database_size(current_database())) as size`);
+    return r.rows[0];
   });
-  seededRows = Number(counts);
-  dataset ||= `demo seed + \`db seed --scale ${size.label} --seed ${args.seed}\`: ${seededRows.toLocaleString('en-GB')} rows (${r.organisations} scale organisations, ${r.sites} sites, ${r.children.toLocaleString('en-GB')} children; seeded in ${seedSeconds.toFixed(0)} s)`;
+  seededRows = Number(counts.n);
+  databaseSize = counts.size;
+  dataset ||= `demo seed + \`db seed --scale ${size.label} --seed ${args.seed}\`: ${seededRows.toLocaleString('en-GB')} rows, ${databaseSize} on disk (${r.organisations} scale organisations, ${r.sites} sites, ${r.children.toLocaleString('en-GB')} children; seeded in ${seedSeconds.toFixed(0)} s)`;
 }
 
 async function benchAudit() {
@@ -345,30 +349,53 @@ async function benchSweep() {
     return { org, ash, oak };
   });
 
-  // Application writes: single-row inserts at Elm Academy, one at a time, each timed.
-  async function timedWrites(signal) {
-    return withAdminDb(settings, async ({ pool }) => {
-      const c = await pool.connect();
-      try {
-        const child = (await c.query(`select id, site_id from children where org_id = $1 and site_id not in ($2, $3) limit 1`, [ids.org, ids.ash, ids.oak])).rows[0];
-        const lat = [];
-        while (!signal.stop) {
-          const t0 = performance.now();
-          await c.query(`insert into attendance_records (org_id, site_id, child_id, session_date, session, status) values ($1, $2, $3, current_date, 'am', 'present')`, [ids.org, child.site_id, child.id]);
-          lat.push(performance.now() - t0);
-        }
-        return lat.sort((a, b) => a - b);
-      } finally {
-        c.release();
-      }
+  // Application writes: single-row inserts at Elm Academy at a steady 200 a
+  // second, each timed, from a separate process (its own event loop and
+  // connection), as the platform's request path would be.
+  const WRITER = `
+    import pg from 'pg';
+    const [url, org, site, child, rate] = process.argv.slice(1);
+    const c = new pg.Client(url);
+    await c.connect();
+    let stop = false;
+    process.stdin.on('end', () => { stop = true; });
+    process.stdin.resume();
+    const lat = [];
+    let next = performance.now();
+    while (!stop) {
+      const t = performance.now();
+      await c.query("insert into attendance_records (org_id, site_id, child_id, session_date, session, status) values ($1, $2, $3, current_date, 'am', 'present')", [org, site, child]);
+      lat.push(performance.now() - t);
+      next += 1000 / Number(rate);
+      const wait = next - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    await c.end();
+    process.stdout.write(JSON.stringify(lat));`;
+  const writerTarget = await withAdminDb(settings, async ({ pool }) =>
+    (await pool.query(`select id, site_id from children where org_id = $1 and site_id not in ($2, $3) limit 1`, [ids.org, ids.ash, ids.oak])).rows[0]);
+  const state = JSON.parse(await readFile(join(home, 'embedded.json'), 'utf8'));
+  const adminUrl = `postgres://${state.superuser}:${encodeURIComponent(state.superPassword)}@127.0.0.1:${state.port}/trustctl`;
+  function startWriter() {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', WRITER, adminUrl, ids.org, writerTarget.site_id, writerTarget.id, '200'], {
+      cwd: root,
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const done = new Promise((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out).sort((a, b) => a - b)) : reject(new Error(`writer exited ${code}`))));
+    });
+    return { stop: () => child.stdin.end(), done };
   }
-  const idleSignal = { stop: false };
-  setTimeout(() => (idleSignal.stop = true), 5000);
-  const idle = await timedWrites(idleSignal);
+  const idleWriter = startWriter();
+  await new Promise((r) => setTimeout(r, 10_000));
+  idleWriter.stop();
+  const idle = await idleWriter.done;
 
-  const busySignal = { stop: false };
-  const busyRun = timedWrites(busySignal);
+  await withAdminDb(settings, ({ pool }) => pool.query('checkpoint'));
+  const busyWriter = startWriter();
   const t0 = performance.now();
   const report = await withOperatorDb(settings, (db) =>
     withOperatorSession(
@@ -381,8 +408,9 @@ async function benchSweep() {
     ),
   );
   const sweepSeconds = (performance.now() - t0) / 1000;
-  busySignal.stop = true;
-  const busy = await busyRun;
+  busyWriter.stop();
+  const busy = await busyWriter.done;
+  await withAdminDb(settings, ({ pool }) => pool.query('checkpoint'));
   const unit = report.find((u) => u.site === 'ash-primary');
   const swept = unit?.swept ?? 0;
 
@@ -406,12 +434,12 @@ async function benchSweep() {
     result: `${Math.round(sweepRate).toLocaleString('en-GB')}/s`,
     baseline: `${Math.round(deleteRate).toLocaleString('en-GB')}/s one \`DELETE … WHERE\` (${deleted.toLocaleString('en-GB')} rows)`,
     ratio: ratio(sweepRate, deleteRate),
-    verdict: sweepRate >= 0.5 * deleteRate ? 'met' : `missed: ${(sweepRate / deleteRate).toFixed(2)}× (target 0.5×)`,
+    verdict: sweepRate >= 0.5 * deleteRate ? 'met' : `missed: ${(sweepRate / deleteRate).toFixed(3)}× (target 0.5×)`,
   });
   rows.push({
     key: 'sweep.longest', value: unit?.longestBatchMs ?? NaN, unit: 'ms', n: swept,
     job: 'retention sweep',
-    measure: 'longest transaction (one batch)',
+    measure: `longest transaction (the slowest of ${unit?.batches ?? '?'} batches)`,
     target: '≤ 250 ms',
     result: ms(unit?.longestBatchMs ?? NaN),
     baseline: `${ms(deleteSeconds * 1000)} the one DELETE`,
@@ -423,7 +451,7 @@ async function benchSweep() {
   rows.push({
     key: 'writes.p99', value: p99busy, unit: 'ms', n: swept,
     job: 'app writes during a sweep',
-    measure: `p99 latency of single-row inserts (${busy.length.toLocaleString('en-GB')} during, ${idle.length.toLocaleString('en-GB')} idle)`,
+    measure: `p99 latency of single-row inserts, 200/s from another process (${busy.length.toLocaleString('en-GB')} during, ${idle.length.toLocaleString('en-GB')} idle)`,
     target: '≤ 2 × idle',
     result: ms(p99busy),
     baseline: `${ms(p99idle)} with no sweep`,
@@ -548,9 +576,11 @@ function growthTable(runs) {
     // For throughput: rate ∝ n^b over the job's own input size; else value ∝ dataset size^b.
     const xa = a.unit === '/s' ? a.n : first.seededRows;
     const xb = row.unit === '/s' ? row.n : last.seededRows;
+    // Two inputs of nearly the same size say nothing about growth.
+    const comparable = xb / xa >= 2;
     const b = Math.log(row.value / a.value) / Math.log(xb / xa);
     let hour = '—';
-    if (row.unit === '/s') {
+    if (row.unit === '/s' && comparable) {
       // A rate that rose with size (fixed costs spread over more rows) is not
       // extrapolated upwards: from the largest size on it is taken as flat.
       const bx = Math.min(b, 0);
@@ -559,7 +589,7 @@ function growthTable(runs) {
       const n = (3600 * r0 * n0 ** -bx) ** (1 / (1 - bx));
       hour = `${(n / 1e6).toFixed(n >= 1e8 ? 0 : 1)}M rows`;
     }
-    const growth = `${(row.value / a.value).toFixed(2)}× (b = ${b.toFixed(2)})`;
+    const growth = comparable ? `${(row.value / a.value).toFixed(2)}× (b = ${b.toFixed(2)})` : `${(row.value / a.value).toFixed(2)}× (inputs too close for an exponent)`;
     lines.push(`| ${row.job}: ${row.key} | ${cells.join(' | ')} | ${growth} | ${hour} |`);
   }
   return lines.join('\n');
@@ -600,8 +630,15 @@ Notes:
   its events to oak-trust's trail (a single organisation's chain is the unit of sealing and
   export); the sweep benchmark adds due attendance rows at two oak-trust schools.
 - The raw-lookup baseline runs the same per-table SELECTs in one REPEATABLE READ transaction
-  and discards the rows; the export also writes JSON, CSV and HTML, copies and hashes media,
-  zips, and records the audit event and the DPO record.
+  and discards the rows; the export also writes JSON, CSV and HTML (and copies and hashes
+  media: scale children have none, demo children do), zips, and records the audit event and
+  the DPO record. p95 is over the subjects measured (--subjects, default 200).
+- The sweep's due rows are inserted for the benchmark (1/10 of the size, 5+ years old, on 20
+  children at one school); the baseline DELETE runs alone. The writer runs as the superuser
+  (RLS and the platform's own policies are not in its path) at a steady 200 inserts a second
+  from a separate process; a CHECKPOINT precedes the sweep and the DELETE.
+- "Longest transaction" is a maximum, so it grows with the number of batches as well as with
+  the data; each figure is one run.
 - The database is vacuumed and analysed after seeding, as autovacuum would have done.
 `,
   );

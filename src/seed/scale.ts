@@ -60,11 +60,11 @@ function prng(seed: number): () => number {
   };
 }
 
-// About how many rows each child brings: ~1 year of registers on average
-// (am and pm, enrolled up to two years ago), notes, check-ins, guardians
-// and their grants, a share of staff and their rotas and activity, and the
-// audit events. Measured on the generator's output (1m: within a few %).
-const ROWS_PER_CHILD = 600;
+// About how many rows each child brings: up to two years of registers (am
+// and pm, from enrolment, most children enrolled before the window), notes,
+// check-ins, guardians and their grants, a share of staff and their rotas and
+// activity, and the audit events. Measured on the generator's output (1m).
+export const ROWS_PER_CHILD = 930;
 
 interface Site {
   readonly org: number;
@@ -86,7 +86,7 @@ export function planSites(target: number, seed: number): { sites: Site[]; organi
     if (left === 0) {
       org += 1;
       kind = rnd() < 0.2 ? 'nursery' : 'school';
-      left = kind === 'nursery' ? 1 + Math.floor(rnd() * 4) : 1 + Math.floor(rnd() ** 3 * 16);
+      left = kind === 'nursery' ? 1 + Math.floor(rnd() * 4) : 1 + Math.floor(rnd() ** 4 * 16);
     }
     const r = rnd();
     const size = kind === 'nursery' ? 20 + Math.floor(r * 60) : 40 + Math.floor(r * r * 520);
@@ -122,19 +122,23 @@ from scale_sites s cross join (values ('site_admin', '8 hours', false), ('teache
     step: 'children',
     table: 'children',
     sql: `
+-- Most children joined before the two years of registers; one in 25 has left.
+-- Everything about a child falls between enrolled and ended (left_on, or the anchor).
 create temp table scale_children on commit drop as
-select s.org, s.site, s.kind, s.classes, c.n, sum(1) over (order by s.site, c.n) as g
-from scale_sites s cross join lateral generate_series(1, s.children) c(n);
+select e.*, e.enrolled + (case when e.g % 25 = 0 then (e.anchor - e.enrolled) * (5 + e.g * 7 % 90) / 100
+                                else e.anchor - e.enrolled end)::int as ended
+from (select w.*, $anchor::date as anchor, $anchor::date - (1 + w.g * 53 % 1800)::int as enrolled
+      from (select s.org, s.site, s.kind, s.classes, c.n, sum(1) over (order by s.site, c.n) as g
+            from scale_sites s cross join lateral generate_series(1, s.children) c(n)) w) e;
 insert into children (org_id, site_id, id, full_name, preferred_name, date_of_birth, upn, medical_notes, enrolled_on, left_on)
 select pg_temp.uid(1, org), pg_temp.uid(2, site), pg_temp.uid(3, g),
        pg_temp.spick(array['Ava','Ben','Cara','Dan','Esme','Finn','Gia','Harry','Ivy','Jack','Kai','Lola','Milo','Nia','Ollie','Poppy','Ravi','Sofia','Theo','Una','Vik','Willow','Yusuf','Zara'], g * 7)
          || ' ' || pg_temp.spick(array['Ahmed','Baker','Cooper','Dixon','Edwards','Foster','Gray','Hall','Irwin','James','Kelly','Lee','Mills','Nash','Osei','Price','Reid','Shaw','Turner','Walsh'], g * 13 + site),
        case when g % 4 = 0 then pg_temp.spick(array['Avie','Benji','Cece','Danny'], g) end,
-       ($anchor::date - ((case when kind = 'nursery' then 2 else 5 end) * 365 + (g * 37 % 2200)) * interval '1 day')::date,
+       enrolled - (case when kind = 'nursery' then 180 + g * 37 % 500 else 4 * 365 + g * 37 % 1500 end)::int,
        case when kind = 'school' then 'S' || lpad(g::text, 12, '0') end,
        case when g % 6 = 0 then 'Asthma: inhaler in the office' when g % 9 = 0 then 'Nut allergy' end,
-       ($anchor::date - (g * 53 % 730) * interval '1 day')::date,
-       case when g % 25 = 0 then ($anchor::date - (g % 400) * interval '1 day')::date end
+       enrolled, case when g % 25 = 0 then ended end
 from scale_children;`,
   },
   {
@@ -205,7 +209,7 @@ select pg_temp.uid(1, c.org), pg_temp.uid(2, c.site), pg_temp.uid(12, c.g * 2000
        pg_temp.uid(4, t.staff_g), d.day + (case s.k when 0 then time '08:55' else time '13:05' end)
 from scale_children c
 join scale_teacher t on t.class_key = c.site * 100 + 1 + (c.n - 1) % c.classes
-join scale_days d on d.day >= ($anchor::date - (c.g * 53 % 730) * interval '1 day')::date
+join scale_days d on d.day >= c.enrolled and d.day < c.ended
 cross join (values (0), (1)) s(k)
 cross join lateral (select (c.g * 7919 + (d.day - date '2000-01-01') * 31 + s.k * 17) % 9973 as h) hh;
 insert into attendance_records (org_id, site_id, id, child_id, session_date, session, status, recorded_by, recorded_at, corrects_id, correction_reason)
@@ -223,19 +227,19 @@ select pg_temp.uid(1, c.org), pg_temp.uid(2, c.site), pg_temp.uid(14, c.g * 8 + 
        case when k = 4 and c.g % 4 = 0 then 'sensitive' when k % 2 = 0 then 'general' else 'positive' end,
        case when k = 4 and c.g % 4 = 0 then 'Disclosed worries at home; spoke to DSL.'
             when k % 2 = 0 then 'Settling well; working on reading fluency.' else 'Star of the week for kindness.' end,
-       k % 2 = 1, $anchor::date - (k * 40 + c.g % 30) * interval '1 day'
+       k % 2 = 1, c.enrolled + (c.ended - c.enrolled) * k / 5
 from scale_children c
 join scale_teacher t on t.class_key = c.site * 100 + 1 + (c.n - 1) % c.classes
 cross join generate_series(1, 4) x(k);
 insert into safeguarding_concerns (org_id, site_id, id, child_id, reported_by, category, description, status, occurred_at)
 select pg_temp.uid(1, c.org), pg_temp.uid(2, c.site), pg_temp.uid(15, c.g), pg_temp.uid(3, c.g), pg_temp.uid(4, s.g),
        (array['neglect','emotional','online','other'])[1 + c.g % 4], 'Concern recorded after a conversation with the child.', 'monitoring',
-       $anchor::date - (c.g % 300) * interval '1 day'
+       c.enrolled + (c.ended - c.enrolled) / 2
 from scale_children c join scale_staff s on s.site = c.site and s.role = 'safeguarding_lead'
 where c.g % 8 = 0;
 insert into wellbeing_checkins (org_id, site_id, id, child_id, mood, comment, recorded_by, checked_in_at)
 select pg_temp.uid(1, c.org), pg_temp.uid(2, c.site), pg_temp.uid(16, c.g * 16 + m), pg_temp.uid(3, c.g), 1 + (c.g + m) % 5,
-       case when m % 4 = 0 then 'Talked about friendships.' end, null, $anchor::date - (m * 30) * interval '1 day'
+       case when m % 4 = 0 then 'Talked about friendships.' end, null, c.enrolled + (c.ended - c.enrolled) * m / 7
 from scale_children c cross join generate_series(1, 6) m;`,
   },
   {
@@ -265,14 +269,14 @@ cross join generate_series(1, 20) x(k);`,
 -- eight register entries (edits, corrections, reads of records), each
 -- naming the child and the member of staff.
 insert into audit_events (org_id, site_id, occurred_at, actor_type, actor_id, action, target_type, target_id, subject_ids, context)
-select pg_temp.uid(1, c.org), pg_temp.uid(2, c.site), $anchor::date - ((c.g * 31 + e * 7) % 700) * interval '1 day' + (e % 600) * interval '1 minute',
+select pg_temp.uid(1, c.org), pg_temp.uid(2, c.site), c.enrolled + ((c.g * 31 + e * 7) % greatest(1, c.ended - c.enrolled))::int + (e % 600) * interval '1 minute',
        'user', pg_temp.uid(4, t.staff_g)::text,
        (array['attendance_records.update','notes.insert','children.read','attendance_records.insert'])[1 + e % 4],
        (array['attendance_records','notes','children','attendance_records'])[1 + e % 4], pg_temp.uid(19, c.g * 1000 + e)::text,
        array[pg_temp.uid(3, c.g), pg_temp.uid(4, t.staff_g)], '{"changed": ["status"]}'
 from scale_children c
 join scale_teacher t on t.class_key = c.site * 100 + 1 + (c.n - 1) % c.classes
-cross join lateral generate_series(1, greatest(1, (c.g * 53 % 730) * 10 / 56)) e;`,
+cross join lateral generate_series(1, greatest(1, least(c.ended - c.enrolled, 730) * 10 / 56)) e;`,
   },
 ];
 
@@ -318,6 +322,8 @@ export async function seedScale(
   await client.query('begin');
   try {
     await client.query(`set local session_replication_role = replica`);
+    // Dates and times in UTC whatever the server's zone, so the same seed gives the same rows.
+    await client.query(`set local timezone = 'UTC'`);
     await client.query(`set local synchronous_commit = off`);
     await client.query(`set local work_mem = '256MB'`);
     // ids: 'cafe' + the seed + the kind + a counter, so inserts land in index order.

@@ -3,7 +3,7 @@
 // by the jobs (an erasure needs the organisation's key), and refused or a
 // no-op where it should be.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planSites, parseScale } from '../../src/seed/scale.js';
+import { planSites, parseScale, ROWS_PER_CHILD } from '../../src/seed/scale.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 
@@ -59,7 +59,7 @@ describe('the scale plan', () => {
     expect(a.organisations).toBeGreaterThanOrEqual(10);
     const schools = a.sites.filter((s) => s.kind === 'school').map((s) => s.children);
     expect(Math.max(...schools)).toBeGreaterThan(4 * Math.min(...schools));
-    expect(a.sites.reduce((n, s) => n + s.children, 0)).toBe(Math.round(10_000_000 / 600));
+    expect(a.sites.reduce((n, s) => n + s.children, 0)).toBe(Math.round(10_000_000 / ROWS_PER_CHILD));
   });
 });
 
@@ -88,12 +88,21 @@ describe('db seed --scale', () => {
     expect(result.added.attendance_records).toBeGreaterThan(added / 2);
     // Consistent, although loaded with the triggers that check foreign keys off.
     expect(await foreignKeyViolations(one)).toEqual({});
-    // Registers are taken on weekdays, within two years of the anchor, after the child enrolled.
-    const regs = await one.admin.query(`select count(*) filter (where extract(isodow from a.session_date) > 5) as weekend,
-        count(*) filter (where a.session_date < c.enrolled_on or a.session_date >= date '2026-09-30') as outside
-      from attendance_records a join children c on c.org_id = a.org_id and c.id = a.child_id
-      where a.org_id in (select org_id from organisations where slug like 'scale-%')`);
-    expect(regs.rows[0]).toEqual({ weekend: '0', outside: '0' });
+    // Registers are taken on weekdays, before the anchor; everything about a child falls between
+    // their enrolment and their leaving (or the anchor); they were born before they enrolled.
+    const scale = `org_id in (select org_id from organisations where slug like 'scale-%')`;
+    const outside = (table: string, at: string) => `select count(*)::int from ${table} x join children c on c.org_id = x.org_id and c.id = x.child_id
+      where x.${scale} and (x.${at}::date < c.enrolled_on or x.${at}::date > coalesce(c.left_on, date '2026-09-30'))`;
+    const dates = await one.admin.query(`select
+        (select count(*)::int from attendance_records where ${scale} and extract(isodow from session_date) > 5) as weekend,
+        (${outside('attendance_records', 'session_date')}) as registers,
+        (${outside('notes', 'created_at')}) as notes,
+        (${outside('wellbeing_checkins', 'checked_in_at')}) as checkins,
+        (${outside('safeguarding_concerns', 'occurred_at')}) as concerns,
+        (select count(*)::int from children where ${scale} and (left_on < enrolled_on or date_of_birth >= enrolled_on)) as children,
+        (select count(*)::int from children where ${scale} and left_on is not null) as leavers`);
+    expect(dates.rows[0]).toEqual({ weekend: 0, registers: 0, notes: 0, checkins: 0, concerns: 0, children: 0, leavers: expect.any(Number) });
+    expect(dates.rows[0].leavers).toBeGreaterThan(0);
     // Deterministic: the same seed and anchor on another database give the same rows.
     expect(await scaleRows(two)).toEqual(await scaleRows(one));
     // Every scale organisation has its erasure key.
