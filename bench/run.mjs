@@ -48,9 +48,11 @@ const logger = pino({ level: 'silent' });
 // the audit bench adds its events to an append-only trail, so a reused
 // database grows with every run and later figures are not comparable.
 const reuse = Boolean(process.env.TRUSTCTL_BENCH_HOME);
-const home = process.env.TRUSTCTL_BENCH_HOME ?? (await mkdtemp(join(tmpdir(), 'trustctl-bench-')));
+// Only a run of one size has a database; a run of several sizes starts one child per size.
+const single = args.scale.split(',').length === 1;
+const home = process.env.TRUSTCTL_BENCH_HOME ?? (single ? await mkdtemp(join(tmpdir(), 'trustctl-bench-')) : '');
 // Traversable by the postgres user (when root), so the cluster lives in home and is removed with it.
-if (!reuse) await chmod(home, 0o711);
+if (!reuse && single) await chmod(home, 0o711);
 const settings = { home, skipTlsVerify: false, logger, notice: (line) => process.stderr.write(`${line}\n`) };
 
 function quantile(sorted, q) {
