@@ -50,6 +50,12 @@ export interface TableErasure {
   readonly statutory?: { readonly clock: string; readonly reason: string };
   /** For row 'keep': why the platform keeps these records about the subject. */
   readonly keepReason?: string;
+  /**
+   * For the person's own record: the columns that identify them, left as
+   * they are when the record is kept because other records about them are
+   * (the rest of its personal columns are still anonymised).
+   */
+  readonly identify?: readonly string[];
 }
 
 export interface SubjectReference {
@@ -138,6 +144,7 @@ export const dataMap: readonly TableMap[] = [
     erasure: {
       row: 'anonymise',
       columns: { email: 'pseudonym', full_name: 'redact', phone: 'null', date_of_birth: 'null', job_title: 'null' },
+      identify: ['email', 'full_name'],
     },
   },
   {
@@ -171,6 +178,8 @@ export const dataMap: readonly TableMap[] = [
         upn: 'null',
         medical_notes: 'null',
       },
+      // A kept safeguarding record must say whose it is; its 25th-birthday clock reads the exact date of birth.
+      identify: ['full_name', 'date_of_birth', 'upn'],
     },
   },
   {

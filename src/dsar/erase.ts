@@ -140,8 +140,12 @@ function unitConditions(u: Unit, orgId: string, subjectId: string) {
   const statutory = rule ? sql<boolean>`coalesce(${clock} > transaction_timestamp(), false)` : sql<boolean>`false`;
   const columns = anonymisation(u.map.erasure.columns);
   const anonymised = anonymisedSql(columns, u.map.idColumn);
+  // The person's own record kept for kept records: all but the identifying columns.
+  const identify = new Set(u.map.erasure.identify ?? []);
+  const partialColumns = Object.fromEntries(Object.entries(columns).filter(([c]) => !identify.has(c))) as Anonymisation;
+  const partiallyAnonymised = anonymisedSql(partialColumns, u.map.idColumn);
   const scope = sql<boolean>`t.org_id = ${orgId}::uuid and (${own} or ${by})`;
-  return { own, by, held, statutory, clock, anonymised, columns, scope };
+  return { own, by, held, statutory, clock, anonymised, columns, partialColumns, partiallyAnonymised, scope };
 }
 
 interface UnitCount {
@@ -153,6 +157,8 @@ interface UnitCount {
   readonly by: number;
   /** Live rows of a revocable table (role grants still in force). */
   readonly live: number;
+  /** Rows whose non-identifying personal columns are not anonymised yet. */
+  readonly partial: number;
   /** The latest statutory clock among the statutory rows. */
   readonly until: string | null;
 }
@@ -167,6 +173,7 @@ async function countUnit(trx: Trx, u: Unit, orgId: string, subjectId: string): P
            count(*) filter (where ${c.own} and not ${c.held} and not ${c.statutory} and not ${c.anonymised}) as act,
            count(*) filter (where ${c.own} and not ${c.held} and not ${c.statutory} and ${c.anonymised}) as done,
            count(*) filter (where ${c.own} and ${REVOCABLE[u.map.table]?.live ?? sql`false`}) as live,
+           count(*) filter (where ${c.own} and not ${c.held} and not ${c.statutory} and not ${c.partiallyAnonymised}) as partial,
            to_char(max(${c.clock}) filter (where ${c.own} and not ${c.held} and ${c.statutory}) at time zone 'UTC', 'YYYY-MM-DD') as until
     from ${sql.table(`${u.schema}.${u.map.table}`)} t where ${c.scope}`.execute(trx);
   const row = r.rows[0]!;
@@ -178,6 +185,7 @@ async function countUnit(trx: Trx, u: Unit, orgId: string, subjectId: string): P
     act: Number(row.act),
     done: Number(row.done),
     live: Number(row.live),
+    partial: Number(row.partial),
     until: row.until,
   };
 }
@@ -197,8 +205,15 @@ function accountFor(u: Unit, c: UnitCount, keptElsewhere: boolean): TableAccount
   add('statutory', c.statutory, u.map.erasure.statutory?.reason ?? '', c.until);
   add('made_by_subject', c.by, 'Records the person made about other people; they name the person by id only.');
   if (u.identity && keptElsewhere) {
-    add('identifies_kept_records', c.act + c.done, 'The person’s own record, kept unchanged while records about them are kept for a hold or by law.');
-    return { table: u.name, deleted: 0, anonymised: 0, already_anonymised: 0, columns: {}, kept };
+    // Kept to say whose the kept records are: its identifying columns stay, the rest are anonymised.
+    const identify = u.map.erasure.identify ?? [];
+    add(
+      'identifies_kept_records',
+      c.act + c.done,
+      `The person’s own record, kept while records about them are kept for a hold or by law; only what identifies them (${identify.join(', ') || 'every column'}) is left as it was.`,
+    );
+    const columns = Object.fromEntries(Object.entries(anonymisation(u.map.erasure.columns)).filter(([col]) => !identify.includes(col))) as Anonymisation;
+    return { table: u.name, deleted: 0, anonymised: c.partial, already_anonymised: c.act + c.done - c.partial, columns, kept };
   }
   const columns = row === 'anonymise' ? anonymisation(u.map.erasure.columns) : {};
   return {
@@ -288,8 +303,12 @@ async function applyErasure(
       changed = Number(r.rows[0]!.n);
       mediaKeys.push(...(r.rows[0]!.keys.filter((k) => k !== null) as string[]));
     } else {
+      // The person's own record kept for kept records loses all but what identifies them.
+      const partial = account.kept.some((k) => k.reason === 'identifies_kept_records');
+      const columns = partial ? c.partialColumns : c.columns;
+      const done = partial ? c.partiallyAnonymised : c.anonymised;
       const r = await sql<{ n: string }>`
-        with done as (update ${target} t set ${anonymiseSet(c.columns, u.map.idColumn)} where ${where} and not ${c.anonymised} returning 1)
+        with done as (update ${target} t set ${anonymiseSet(columns, u.map.idColumn)} where ${where} and not ${done} returning 1)
         select count(*) as n from done`.execute(trx);
       changed = Number(r.rows[0]!.n);
     }

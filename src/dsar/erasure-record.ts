@@ -41,7 +41,7 @@ export interface ErasureRecord {
 
 /** How a reason reads to the person. */
 export function keptReasonText(reason: KeptReason | 'anonymised'): string {
-  return reason === 'anonymised' ? 'kept without the personal details' : KEPT_REASONS[reason];
+  return reason === 'anonymised' ? 'personal details removed' : KEPT_REASONS[reason];
 }
 
 export async function erasuresOf(trx: Transaction<Database>, orgId: string, subjectId: string): Promise<ErasureRecord[]> {

@@ -152,6 +152,9 @@ describe('dsar erase', () => {
     await openRequest(guardian, 'ER-GUARDIAN');
     await openRequest(HELD_CHILD, 'ER-HELD');
     await openRequest(statutoryChild, 'ER-STAT');
+    // Something for erasure to remove from the record it keeps.
+    await db.admin.query(`update children set medical_notes = 'Asthma: inhaler in the office', preferred_name = 'Gigi'
+      where org_id = $1 and id = $2`, [OAK, statutoryChild]);
     await openRequest(plainChild, 'SAR-PLAIN', 'access');
   });
   afterAll(async () => {
@@ -315,16 +318,20 @@ describe('dsar erase', () => {
       [OAK, statutoryChild],
     );
     expect(statutory.rows.length).toBeGreaterThan(0);
+    const childBefore = (await db.admin.query(`select * from children where org_id = $1 and id = $2`, [OAK, statutoryChild])).rows[0];
     const before = await snapshot(db.admin, statutoryChild);
     const r = await erase(statutoryChild, 'ER-STAT', ['--yes']);
     expect(r.code).toBe(0);
     const after = await snapshot(db.admin, statutoryChild);
     expect(otherChanges(before, after)).toEqual([]);
     const left = Object.fromEntries([...after.about].filter(([t, rows]) => rows.size > 0 && !RECORD_TABLES.has(t)).map(([t, rows]) => [t, [...rows.keys()].sort()]));
-    expect(left).toEqual({
-      'public.children': [...before.about.get('public.children')!.keys()], // unchanged: it identifies the kept records
-      'public.safeguarding_concerns': statutory.rows.map((x) => x.h).sort(),
-    });
+    expect(Object.keys(left).sort()).toEqual(['public.children', 'public.safeguarding_concerns']);
+    expect(left['public.safeguarding_concerns']).toEqual(statutory.rows.map((x) => x.h).sort());
+    // The child's record says whose the kept records are: what identifies them stays, the rest goes.
+    const childAfter = (await db.admin.query(`select * from children where org_id = $1 and id = $2`, [OAK, statutoryChild])).rows[0];
+    expect([childAfter.full_name, childAfter.upn, childAfter.date_of_birth]).toEqual([childBefore.full_name, childBefore.upn, childBefore.date_of_birth]);
+    expect([childAfter.preferred_name, childAfter.medical_notes]).toEqual([null, null]);
+    expect({ ...childAfter, preferred_name: childBefore.preferred_name, medical_notes: childBefore.medical_notes }).toEqual(childBefore);
     const plan = JSON.parse(r.stdout).plan;
     expect(plan.tables.find((t: { table: string }) => t.table === 'safeguarding_concerns').kept[0].reason).toBe('statutory');
     expect(plan.tables.find((t: { table: string }) => t.table === 'children').kept[0].reason).toBe('identifies_kept_records');
@@ -386,7 +393,10 @@ describe('dsar erase', () => {
     const manifest = JSON.parse(files.get('manifest.json')!.toString());
     expect(manifest.erasures).toHaveLength(1);
     expect(manifest.erasures[0].request).toBe('ER-STAT');
-    expect(manifest.erasures[0].kept.map((k: { table: string }) => k.table)).toEqual(['children']);
+    expect(manifest.erasures[0].kept.map((k: { table: string; reason: string }) => [k.table, k.reason])).toEqual([
+      ['children', 'personal details removed'],
+      ['children', 'identifies the person in records that are kept'],
+    ]);
     const rowsOf = (t: string) => manifest.files.find((f: { path: string }) => f.path === `data/${t}.json`)?.rows ?? 0;
     expect(rowsOf('children')).toBe(1);
     for (const t of ['attendance_records', 'notes', 'guardianships', 'wellbeing_checkins', 'media_files']) expect(rowsOf(t), t).toBe(0);
@@ -403,7 +413,7 @@ describe('dsar erase', () => {
     expect(plain.code, plain.stderr).toBe(0);
     const pm = JSON.parse((await readZip(JSON.parse(plain.stdout).path)).get('manifest.json')!.toString());
     expect(pm.erasures[0].kept).toEqual([
-      expect.objectContaining({ table: 'children', rows: 1, reason: 'kept without the personal details' }),
+      expect.objectContaining({ table: 'children', rows: 1, reason: 'personal details removed' }),
     ]);
   });
 });
