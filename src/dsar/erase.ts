@@ -23,8 +23,6 @@ import { resolveRequestSubject, type RequestSubjectQuery } from './export.js';
 import type { DsarSubject, OrganisationRef, SubjectType } from './subject.js';
 import { KEPT_REASONS, type KeptReason } from './erasure-record.js';
 
-export { KEPT_REASONS, type KeptReason };
-
 export const CERTIFICATE_FORMAT = 'trustctl-erasure-certificate/1';
 
 export interface KeptRows {
@@ -245,6 +243,11 @@ function totalsOf(tables: readonly TableAccount[]): ErasurePlan['totals'] {
  * const plan = await planErasure(trx, org.id, subject)
  */
 export async function planErasure(trx: Trx, orgId: string, subject: { type: SubjectType; id: string }): Promise<ErasurePlan> {
+  return (await planUnits(trx, orgId, subject)).plan;
+}
+
+/** The plan and the units it was counted over. */
+async function planUnits(trx: Trx, orgId: string, subject: { type: SubjectType; id: string }): Promise<{ plan: ErasurePlan; units: Unit[] }> {
   const units = erasureUnits(subject.type, await archivedTables(trx));
   const tables: TableAccount[] = [];
   let keptElsewhere = false;
@@ -258,7 +261,7 @@ export async function planErasure(trx: Trx, orgId: string, subject: { type: Subj
     if (u.map.table === 'media_files') mediaFiles += account.deleted;
     if (c.own + c.by > 0) tables.push(account);
   }
-  return { tables, totals: totalsOf(tables), mediaFiles };
+  return { plan: { tables, totals: totalsOf(tables), mediaFiles }, units };
 }
 
 /**
@@ -273,8 +276,7 @@ async function applyErasure(
   subject: { type: SubjectType; id: string },
   reference: string,
 ): Promise<{ plan: ErasurePlan; mediaKeys: string[] }> {
-  const plan = await planErasure(trx, orgId, subject);
-  const units = erasureUnits(subject.type, await archivedTables(trx));
+  const { plan, units } = await planUnits(trx, orgId, subject);
   const mediaKeys: string[] = [];
   for (const u of units) {
     const account = plan.tables.find((t) => t.table === u.name);
@@ -440,14 +442,15 @@ function parsePending(entry: string): { sha256: string; key: string } {
 /**
  * Why a media file may not be removed, or null: its key must be a plain
  * relative path inside the organisation's part of the store (first segment
- * the organisation's id, no '.' or '..'), no media record may still name it,
- * and its content must be what was recorded at upload.
+ * the organisation's id, no '.' or '..'), no media record may still name it
+ * (`named`: the keys some record names), and its content must be what was
+ * recorded at upload.
  */
 async function removalRefusal(
-  trx: Trx,
   orgId: string,
   root: string,
   item: { sha256: string; key: string },
+  named: ReadonlySet<string>,
 ): Promise<string | null> {
   const segments = item.key.split('/');
   if (segments[0] !== orgId || segments.some((s) => s === '' || s === '.' || s === '..') || item.key.includes('\\')) {
@@ -455,11 +458,8 @@ async function removalRefusal(
   }
   const path = resolve(root, item.key);
   if (!path.startsWith(root + sep)) return 'storage key points outside the media store';
-  const live = await sql<{ n: string }>`select
-      (select count(*) from public.media_files where org_id = ${orgId}::uuid and storage_key = ${item.key})
-    + (select count(*) from archive.media_files where org_id = ${orgId}::uuid and storage_key = ${item.key}) as n`.execute(trx);
-  if (Number(live.rows[0]!.n) > 0) return 'a media record still names this file';
-  let content: Buffer | null;
+  if (named.has(item.key)) return 'a media record still names this file';
+  let content: Buffer;
   try {
     content = await readFile(path);
   } catch (error) {
@@ -468,6 +468,16 @@ async function removalRefusal(
   }
   if (createHash('sha256').update(content).digest('hex') !== item.sha256) return 'file content differs from the SHA-256 recorded at upload';
   return null;
+}
+
+/** Which of these storage keys a media record (live or archived) of the organisation still names. */
+async function namedKeys(session: OperatorSession, orgId: string, keys: readonly string[]): Promise<Set<string>> {
+  const r = await session.transaction((trx) =>
+    sql<{ key: string }>`select k.key from unnest(${[...keys]}::text[]) k(key)
+      where exists (select 1 from public.media_files m where m.org_id = ${orgId}::uuid and m.storage_key = k.key)
+         or exists (select 1 from archive.media_files m where m.org_id = ${orgId}::uuid and m.storage_key = k.key)`.execute(trx),
+  );
+  return new Set(r.rows.map((x) => x.key));
 }
 
 interface LedgerRow {
@@ -507,13 +517,15 @@ export async function finishMediaRemovals(session: OperatorSession, orgId: strin
   for (const row of pending.rows) {
     const removed: string[] = [];
     const failed: Array<{ key: string; problem: string }> = [];
-    for (const entry of row.media_pending) {
-      const item = parsePending(entry);
+    const items = row.media_pending.map((entry) => ({ entry, ...parsePending(entry) }));
+    const named = storeThere ? await namedKeys(session, orgId, items.map((i) => i.key)) : new Set<string>();
+    for (const item of items) {
+      const entry = item.entry;
       if (!storeThere) {
         failed.push({ key: item.key, problem: `media store ${root} not found (pass --media-dir)` });
         continue;
       }
-      const refusal = await session.transaction((trx) => removalRefusal(trx, orgId, root, item));
+      const refusal = await removalRefusal(orgId, root, item, named);
       if (refusal) {
         failed.push({ key: item.key, problem: refusal });
         continue;

@@ -44,8 +44,8 @@ export function registerSeed(db: Command): void {
         mediaDir: opts.mediaDir,
         logger: ctx.logger,
         ...(progress
-          ? { onProgress: (p: { step: string; seconds: number; total: number }) =>
-                process.stderr.write(`\r\x1b[2K${p.step} done, ${p.seconds.toFixed(0)} s (${p.total} step(s) left)`) }
+          ? { onProgress: (p: { step: string; seconds: number; stepsLeft: number }) =>
+                process.stderr.write(`\r\x1b[2K${p.step} done, ${p.seconds.toFixed(0)} s (${p.stepsLeft} step(s) left)`) }
           : {}),
       });
       if (progress) process.stderr.write('\n');

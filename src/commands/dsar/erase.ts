@@ -3,18 +3,13 @@ import { join } from 'node:path';
 import { withScopedSession } from '../scope.js';
 import { commandContext, parseSlug, type CommandContext } from '../context.js';
 import { VERSION } from '../../version.js';
-import { dsarReason, subjectPicker } from './shared.js';
+import { dsarReason, mediaDirOf, subjectPicker } from './shared.js';
 import type { ErasurePlan, MediaRemoval, ReplayOutcome } from '../../dsar/erase.js';
 
 /** Where certificates go (and --replay reads them) unless told otherwise. */
 async function defaultCertificateDir(): Promise<string> {
   const { trustctlHome } = await import('../../db/embedded.js');
   return process.env.TRUSTCTL_ERASURE_DIR ?? join(trustctlHome(), 'erasures');
-}
-
-async function mediaDirOf(opt: string | undefined): Promise<string> {
-  const { defaultMediaDir } = await import('../../seed/index.js');
-  return opt ?? process.env.TRUSTCTL_MEDIA_DIR ?? defaultMediaDir();
 }
 
 /** The plan as a table a DPO can check before confirming. */
@@ -97,7 +92,7 @@ export function registerDsarErase(dsar: Command): void {
     .command('erase')
     .summary('erase a person (right to erasure), with a certificate; --replay re-applies erasures after a restore')
     .description(
-      'erase everything held about one person under a request, as the data map says: rows deleted, or anonymised column by column (null, redaction, keyed pseudonym, year only). Rows under a legal hold or a statutory retention rule (safeguarding records until the child is 25) are kept, with the person’s own record while anything about them is kept; records the person made about others and record-keeping tables (audit trail, requests, holds, the erasure ledger) keep their id. Archived rows are erased too. The plan is shown first; --dry-run stops there; without --yes a terminal asks and anything else exits 2. Everything is applied in one transaction with an erasures ledger row and a dsar.erase audit event; then the certificate (ORG-REF.erasure.json and .txt, with the JSON’s SHA-256) is written to --out and the person’s media files are removed from the store. Rerun with the same request, it finishes what an interrupted run left. Keep the certificates outside the database’s backups: dsar erase --replay --since TIME re-applies every erasure recorded after TIME from them, after a restore.',
+      'erase everything held about one person under a request, as the data map says: rows deleted, or anonymised column by column (null, redaction, keyed pseudonym, year only). Rows under a legal hold or a statutory retention rule (safeguarding records until the child is 25) are kept, and so is what identifies the person in their own record while anything about them is kept; records the person made about others and record-keeping tables (audit trail, requests, holds, the erasure ledger) keep their id. Archived rows are erased too. The plan is shown first; --dry-run stops there; without --yes a terminal asks and anything else exits 2. Everything is applied in one transaction with an erasures ledger row and a dsar.erase audit event; then the certificate (ORG-REF.erasure.json and .txt, with the JSON’s SHA-256) is written to --out and the person’s media files are removed from the store. Rerun with the same request, it finishes what an interrupted run left. Keep the certificates outside the database’s backups: dsar erase --replay --since TIME re-applies every erasure recorded after TIME from them, after a restore.',
     )
     .option('--org <slug>', 'the organisation that holds the data')
     .option('--subject <id|email>', 'a child’s id, or a guardian’s or staff member’s id or email')

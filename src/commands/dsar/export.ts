@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { collect, withScopedSession } from '../scope.js';
 import { commandContext, parseSlug } from '../context.js';
 import { VERSION } from '../../version.js';
-import { dsarReason, localToday, orgOption, subjectPicker } from './shared.js';
+import { dsarReason, localToday, mediaDirOf, orgOption, subjectPicker } from './shared.js';
 
 
 function formatBytes(n: number): string {
@@ -56,8 +56,7 @@ export function registerDsarExport(dsar: Command): void {
         const reference = parseReference(opts.request);
         const subject = parseSubjectQuery(opts.subject);
         const include = parseReleases(opts.include, opts.reviewer);
-        const { defaultMediaDir } = await import('../../seed/index.js');
-        const mediaDir = opts.mediaDir ?? process.env.TRUSTCTL_MEDIA_DIR ?? defaultMediaDir();
+        const mediaDir = await mediaDirOf(opts.mediaDir);
         const { loadPrivateKey } = await import('../../audit/keys.js');
         const signingKey = opts.signKey ? await loadPrivateKey(opts.signKey) : undefined;
         const { exportSubjectBundle } = await import('../../dsar/export.js');

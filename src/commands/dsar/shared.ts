@@ -12,6 +12,12 @@ export function dsarReason(ctx: CommandContext, reference: string | null, verb: 
   return ctx.options.reason ?? (reference ? `Subject access request ${reference}: ${verb}` : `Subject access requests: ${verb}`);
 }
 
+/** Where media files live: --media-dir, else $TRUSTCTL_MEDIA_DIR, else $TRUSTCTL_HOME/media. */
+export async function mediaDirOf(option: string | undefined): Promise<string> {
+  const { defaultMediaDir } = await import('../../seed/index.js');
+  return option ?? process.env.TRUSTCTL_MEDIA_DIR ?? defaultMediaDir();
+}
+
 /** The organisation option every DSAR command takes. */
 export function orgOption(cmd: Command): Command {
   return cmd.requiredOption('--org <slug>', 'the organisation (trust or nursery group) that holds the data');
