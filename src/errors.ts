@@ -46,12 +46,23 @@ export const refusalSqlStates: ReadonlySet<string> = new Set([
   'TC004', // not an operator
   'TC005', // no open operator session covers the organisation
   'TC010', // audit trail is append-only
+  'TC013', // app.audit_record: not an action operators record
+  'TC014', // audit prune: no audit_events policy, or events inside its period
+  'TC015', // audit prune: a legal hold covers the prefix
   'TC020', // guardian roles are not granted (guardianships)
   'TC021', // no access policy for the role
   'TC022', // grant too long, backdated, or not time-boxed for another organisation's user
   'TC023', // ticket does not match the access policy
   'TC024', // a grant cannot be changed that way
   'TC025', // self-approval
+  'TC026', // only the pinned platform organisation is of kind platform
+  'TC030', // the acting user or operator session changed inside the transaction (docs/threat-model.md)
+  'TC040', // an operator's change of personal data outside a checked purpose
+  'TC041', // a legal hold covers the row (or a hold deleted or moved)
+  'TC042', // one purpose per transaction
+  'TC043', // a retention run the policy in force does not allow
+  'TC044', // no open erasure request for the person; a request's identity never changes
+  'TC045', // the erasure ledger changes only in its pending media removals and delivery
 ]);
 
 /** Maps any thrown value to the documented exit code. */

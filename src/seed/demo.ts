@@ -35,6 +35,11 @@ insert into organisations (org_id, slug, name, kind) values
   (pg_temp.sid('org:oak-trust'), 'oak-trust', 'Oak Learning Trust', 'trust'),
   (pg_temp.sid('org:little-acorns'), 'little-acorns', 'Little Acorns Nurseries', 'nursery_group'),
   (pg_temp.sid('org:platform'), 'platform', 'Platform Support', 'platform');
+-- The platform's organisation is pinned by id (migration 0016), never read from organisations.kind.
+insert into platform_settings (key, value, description)
+values ('platform_org_id', pg_temp.sid('org:platform')::text,
+        'The platform''s own organisation: only its users of kind support can be given access elsewhere. Set by the database owner.')
+on conflict (key) do update set value = excluded.value where coalesce(platform_settings.value, '') = '';
 
 insert into sites (org_id, site_id, slug, name, kind)
 select pg_temp.sid('org:' || org_slug), pg_temp.sid('site:' || slug), slug, name, kind from demo_sites order by ord;

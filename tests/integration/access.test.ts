@@ -171,8 +171,8 @@ describe('time-boxed access, with the real clock', () => {
     const id = (await db.admin.query(`select id from role_assignments where org_id = $1 and reason = 'direct' limit 1`, [OAK])).rows[0].id;
     await expect(asOperator('trustctl_test_op', (c) => c.query(`delete from role_assignments where id = $1`, [id]))).rejects.toMatchObject({ code: 'TC024' });
     await expect(asOperator('trustctl_test_op2', (c) => c.query(`update role_assignments set expires_at = expires_at + interval '1 day' where id = $1`, [id]))).rejects.toMatchObject({ code: 'TC024' });
-    // Outside the session's organisations: row-level security refuses.
-    await expect(asOperator('trustctl_test_op', (c) => c.query(`insert into role_assignments (org_id, site_id, user_org_id, user_id, role, reason, ticket, expires_at) values ($1, $2, $3, $4, 'office', 'x', 'SUP-1', now() + interval '1 hour')`, [ACORNS, demoId('site:little-acorns-nursery'), PLATFORM, PAT]))).rejects.toMatchObject({ code: '42501' });
+    // Outside the session's organisations: the grant guard refuses (TC005) before row-level security would.
+    await expect(asOperator('trustctl_test_op', (c) => c.query(`insert into role_assignments (org_id, site_id, user_org_id, user_id, role, reason, ticket, expires_at) values ($1, $2, $3, $4, 'office', 'x', 'SUP-1', now() + interval '1 hour')`, [ACORNS, demoId('site:little-acorns-nursery'), PLATFORM, PAT]))).rejects.toMatchObject({ code: 'TC005' });
   });
 
   it('audits every grant, approval, denial and revocation with its ticket and reason', async () => {
