@@ -6,6 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { ClientBase } from 'pg';
 import type { Logger } from 'pino';
+import { syncDataMapRules } from '../datamap/rules.js';
 
 /** The migrations directory, the same from src/ (tests) and dist/ (the CLI). */
 export const migrationsDir = fileURLToPath(new URL('../../src/db/migrations/', import.meta.url));
@@ -113,6 +114,8 @@ export async function migrate(client: ClientBase, { logger }: { logger: Logger }
       applied.push(file.name);
     }
     await client.query('grant select on public.trustctl_migrations to trustctl_operator');
+    // The database's guard reads the data map's rules (migration 0017): always current.
+    await syncDataMapRules(client);
     return applied;
   } finally {
     await client.query('select pg_advisory_unlock($1)', [MIGRATE_LOCK]);

@@ -276,6 +276,8 @@ async function applyErasure(
   subject: { type: SubjectType; id: string },
   reference: string,
 ): Promise<{ plan: ErasurePlan; mediaKeys: string[] }> {
+  // The database checks the request and every row this transaction changes against it (migration 0017).
+  await sql`select app.begin_erasure(${orgId}::uuid, ${reference}, ${subject.id}::uuid)`.execute(trx);
   const { plan, units } = await planUnits(trx, orgId, subject);
   const mediaKeys: string[] = [];
   for (const u of units) {

@@ -124,6 +124,8 @@ export async function exportArchive(
   let purged = 0;
   await session.transaction(async (trx) => {
     if (purge) {
+      // The database allows an operator's deletes of archived rows only under this purpose (migration 0017).
+      await sql`select app.begin_archive_purge(${org.id}::uuid)`.execute(trx);
       for (const f of exported) {
         for (let i = 0; i < f.ids.length; i += 10_000) {
           const res = await sql`delete from ${sql.table(`archive.${f.table}`)} where org_id = ${org.id}::uuid

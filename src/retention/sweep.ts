@@ -82,13 +82,6 @@ async function keysetOf(trx: Trx, table: CategoryTable): Promise<{ key: ReturnTy
   return { key: sql`t.${sql.ref(table.clock)}`, cast: r.rows[0]!.t };
 }
 
-/** A table's columns, in order. */
-async function columnsOf(trx: Trx, table: string): Promise<string[]> {
-  const r = await sql<{ column: string }>`select a.attname as column from pg_attribute a
-    where a.attrelid = ${`public.${table}`}::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum`.execute(trx);
-  return r.rows.map((x) => x.column);
-}
-
 /** Self-referencing foreign key columns (a correction naming the row it corrects): kept in the same batch. */
 async function selfReferences(trx: Trx, table: string): Promise<string[]> {
   const r = await sql<{ column: string }>`
@@ -185,14 +178,10 @@ async function sweepUnit(
         ${u.action === 'anonymise' ? sql`and not ${anonymisedSql(u.table)}` : sql``}`.execute(trx);
     return { held: Number(r.rows[0]!.held), due: Number(r.rows[0]!.due) };
   });
-  const { selfRefs, keyset, columns } = await inTrx(async (trx) => ({
+  const { selfRefs, keyset } = await inTrx(async (trx) => ({
     selfRefs: await selfReferences(trx, u.table.table),
     keyset: await keysetOf(trx, u.table),
-    columns: await columnsOf(trx, u.table.table),
   }));
-  // Named, not t.*: a column added to the table later lands in its own archive column.
-  const archiveColumns = sql.join(columns.map((c) => sql.ref(c)));
-  const sourceColumns = sql.join(columns.map((c) => sql.ref(`t.${c}`)));
 
   let cursor = run.cursor;
   let swept = Number(run.counts.swept ?? 0);
@@ -212,6 +201,9 @@ async function sweepUnit(
       n = await inTrx(async (trx) => {
         // A hold placed while this batch runs waits for it, and covers the next.
         await sql`lock table public.legal_holds in share mode`.execute(trx);
+        // The database checks the run against the policy in force, and every
+        // row this batch changes against the run (migration 0017).
+        await sql`select app.begin_retention_batch(${run.id}::uuid)`.execute(trx);
         const after = cursor
           ? sql`and (${keyset.key}, t.id) > (cast(${cursor.clock} as ${sql.raw(keyset.cast)}), ${cursor.id}::uuid)`
           : sql``;
@@ -246,8 +238,11 @@ async function sweepUnit(
         // Compared as uuids, so the primary key's index finds them.
         const where = sql`org_id = ${org.id}::uuid and id = any (${ids}::uuid[])`;
         if (u.action === 'archive') {
-          await sql`insert into ${sql.table(`archive.${u.table.table}`)} (${archiveColumns}, archived_at, run_id)
-            select ${sourceColumns}, statement_timestamp(), ${run.id}::uuid from ${t} where t.${where}`.execute(trx);
+          // Copied by the database from the live rows, by column name (a column added later lands in its own archive column).
+          const copied = await sql<{ n: string }>`select app.archive_rows(${ids}::uuid[]) as n`.execute(trx);
+          if (Number(copied.rows[0]!.n) !== ids.length) {
+            throw new Error(`${u.table.table}: ${ids.length} rows taken but ${copied.rows[0]!.n} archived; nothing was committed`);
+          }
         }
         if (u.action === 'anonymise') {
           await sql`update ${sql.table(`public.${u.table.table}`)} set ${anonymiseSet(u.table.anonymise, u.table.idColumn)} where ${where}`.execute(trx);

@@ -10,6 +10,12 @@ beforeAll(async () => {
 });
 afterAll(() => db?.drop());
 
+/** An open erasure request for a person: operators change personal rows only under one (or a sweep run). */
+async function erasureRequest(reference: string, type: 'child' | 'staff', subject: string): Promise<void> {
+  await db.admin.query(`insert into dsar_requests (org_id, reference, subject_type, subject_id, received_on, due_on, kind)
+    values ($1, $2, $3, $4, current_date, (current_date + interval '1 month')::date, 'erasure')`, [OAK, reference, type, subject]);
+}
+
 async function openSession(): Promise<string> {
   return db.withClient('trustctl_test_op', async (c) => {
     const res = await c.query(
@@ -114,8 +120,11 @@ describe('capture', () => {
   it('records an operator’s change with the operator session, reason and ticket', async () => {
     const session = await openSession();
     const child = demoId('child:oak-primary:2');
-    const res = await db.inTransaction('trustctl_test_op', { 'app.operator_session': session }, (c) =>
-      c.query(`update children set preferred_name = 'Bee' where id = $1`, [child]), { commit: true });
+    await erasureRequest('ER-CAPTURE-1', 'child', child);
+    const res = await db.inTransaction('trustctl_test_op', { 'app.operator_session': session }, async (c) => {
+      await c.query(`select app.begin_erasure($1, 'ER-CAPTURE-1', $2)`, [OAK, child]);
+      return c.query(`update children set preferred_name = 'Bee' where id = $1`, [child]);
+    }, { commit: true });
     expect(res.rowCount).toBe(1);
     const ev = await db.admin.query(
       `select actor_type, actor_id, operator_session_id, reason, ticket, subject_ids from audit_events
@@ -136,9 +145,12 @@ describe('capture', () => {
 
   it('records deletes, and the start and end of operator sessions', async () => {
     const session = await openSession();
-    const shift = await db.admin.query(`select id from rota_shifts where org_id = $1 order by id limit 1`, [OAK]);
-    const deleted = await db.inTransaction('trustctl_test_op', { 'app.operator_session': session }, (c) =>
-      c.query(`delete from rota_shifts where id = $1`, [shift.rows[0].id]), { commit: true });
+    const shift = await db.admin.query(`select id, staff_id from rota_shifts where org_id = $1 order by id limit 1`, [OAK]);
+    await erasureRequest('ER-CAPTURE-2', 'staff', shift.rows[0].staff_id);
+    const deleted = await db.inTransaction('trustctl_test_op', { 'app.operator_session': session }, async (c) => {
+      await c.query(`select app.begin_erasure($1, 'ER-CAPTURE-2', $2)`, [OAK, shift.rows[0].staff_id]);
+      return c.query(`delete from rota_shifts where id = $1`, [shift.rows[0].id]);
+    }, { commit: true });
     expect(deleted.rowCount).toBe(1);
     const ended = await db.withClient('trustctl_test_op', (c) => c.query(`select app.end_operator_session($1, 'success') as ok`, [session]));
     expect(ended.rows[0].ok).toBe(true);

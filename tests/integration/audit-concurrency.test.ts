@@ -226,6 +226,10 @@ describe('what the database refuses', () => {
   it('prunes a whole sealed prefix at a checkpoint, leaves an anchor, and verification starts from it', async () => {
     const checkpoint = (await db.admin.query(`select chain_seq::int as seq from audit_checkpoints where org_id = $1 order by id limit 1`, [OAK])).rows[0].seq;
     expect(checkpoint).toBeGreaterThan(1000);
+    // The database prunes only past the organisation's audit_events policy and under no legal hold
+    // (tests/attacks/operator-door.test.ts): a policy of 0 days, and the demo's hold released.
+    await db.admin.query(`insert into retention_policies (org_id, site_id, category, keep_for, clock, action) values ($1, null, 'audit_events', '0 days', 'occurred_at', 'delete')`, [OAK]);
+    await db.admin.query(`update legal_holds set released_at = now(), release_reason = 'test' where org_id = $1 and released_at is null`, [OAK]);
     // Not at a checkpoint: refused.
     const off = await asOperator((c) => c.query(`select app.audit_prune($1, 1000)`, [OAK]).then(() => 'ok', (e: { code?: string }) => e.code));
     expect(off).toBe('TC011');

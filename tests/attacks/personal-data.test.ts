@@ -1,0 +1,178 @@
+// An operator with psql changes personal data only for a purpose the
+// database has checked (a sweep run the policy allows, an erasure request,
+// an archive purge), never a row a legal hold covers; and the archive is
+// audited and written only from live rows. Each worked before migration 0017.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { OAK, OAK_PRIMARY, demoId } from '../support/demo-ids.js';
+import { asOperatorInSession, countAs, sqlstate } from '../support/attacker.js';
+import { runCli } from '../support/cli.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(() => db?.drop());
+
+const CHILD = demoId('child:oak-primary:1');
+const OTHER_CHILD = demoId('child:oak-primary:2');
+const notesOf = (child: string) => countAs(db, `select count(*) from notes where org_id = $1 and child_id = $2`, [OAK, child]);
+const erasureRequest = async (ref: string, child: string) =>
+  db.admin.query(`insert into dsar_requests (org_id, site_id, reference, subject_type, subject_id, received_on, due_on, kind)
+                  values ($1, $2, $3, 'child', $4, current_date, (current_date + interval '1 month')::date, 'erasure')`, [OAK, OAK_PRIMARY, ref, child]);
+
+describe('deleting or changing personal rows directly', () => {
+  it('a DELETE with no purpose is refused and nothing goes', async () => {
+    const before = await notesOf(CHILD);
+    expect(before).toBeGreaterThan(0);
+    const state = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], (q) =>
+      sqlstate(q(`delete from notes where org_id = $1 and child_id = $2`, [OAK, CHILD])), { commit: true });
+    expect(state).toBe('TC040');
+    expect(await notesOf(CHILD)).toBe(before);
+  });
+
+  it('an UPDATE that rewrites a child’s record with no purpose is refused', async () => {
+    const state = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], (q) =>
+      sqlstate(q(`update children set full_name = 'Someone Else' where org_id = $1 and id = $2`, [OAK, CHILD])), { commit: true });
+    expect(state).toBe('TC040');
+    expect((await db.admin.query(`select full_name from children where id = $1`, [CHILD])).rows[0].full_name).not.toBe('Someone Else');
+  });
+
+  it('an erasure purpose reaches only the named person, and never a held row', async () => {
+    await erasureRequest('ER-ATTACK-1', CHILD);
+    const other = await notesOf(OTHER_CHILD);
+    const wrongPerson = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => {
+      await q(`select app.begin_erasure($1, 'ER-ATTACK-1', $2)`, [OAK, CHILD]);
+      return sqlstate(q(`delete from notes where org_id = $1 and child_id = $2`, [OAK, OTHER_CHILD]));
+    }, { commit: true });
+    expect(wrongPerson).toBe('TC040');
+    expect(await notesOf(OTHER_CHILD)).toBe(other);
+
+    const hold = (await db.admin.query(`insert into legal_holds (org_id, subject_id, reason) values ($1, $2, 'tribunal') returning id`, [OAK, CHILD])).rows[0].id;
+    const before = await notesOf(CHILD);
+    const held = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => {
+      await q(`select app.begin_erasure($1, 'ER-ATTACK-1', $2)`, [OAK, CHILD]);
+      return sqlstate(q(`delete from notes where org_id = $1 and child_id = $2`, [OAK, CHILD]));
+    }, { commit: true });
+    expect(held).toBe('TC041');
+    expect(await notesOf(CHILD)).toBe(before);
+    await db.admin.query(`update legal_holds set released_at = now(), release_reason = 'closed' where id = $1`, [hold]);
+  });
+
+  it('an erasure purpose needs an open erasure request for that person', async () => {
+    const states = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => [
+      await sqlstate(q(`savepoint a`).then(() => q(`select app.begin_erasure($1, 'ER-ATTACK-1', $2)`, [OAK, OTHER_CHILD]))),
+      await sqlstate(q(`rollback to savepoint a`).then(() => q(`select app.begin_erasure($1, 'NO-SUCH-REF', $2)`, [OAK, CHILD]))),
+    ]);
+    expect(states).toEqual(['TC044', 'TC044']);
+  });
+
+  it('a request’s kind and person cannot be rewritten into an erasure of someone else', async () => {
+    const req = (await db.admin.query(`insert into dsar_requests (org_id, site_id, reference, subject_type, subject_id, received_on, due_on)
+      values ($1, $2, 'SAR-ATTACK-2', 'child', $3, current_date, (current_date + interval '1 month')::date) returning id`, [OAK, OAK_PRIMARY, CHILD])).rows[0].id;
+    const state = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], (q) =>
+      sqlstate(q(`update dsar_requests set kind = 'erasure', subject_id = $2 where id = $1`, [req, OTHER_CHILD])), { commit: true });
+    expect(state).toBe('TC044');
+    expect((await db.admin.query(`select kind, subject_id from dsar_requests where id = $1`, [req])).rows[0]).toEqual({ kind: 'access', subject_id: CHILD });
+  });
+});
+
+describe('legal holds', () => {
+  it('cannot be deleted, moved to someone else, or released without a reason', async () => {
+    const hold = (await db.admin.query(`insert into legal_holds (org_id, subject_id, reason) values ($1, $2, 'claim') returning id`, [OAK, CHILD])).rows[0].id;
+    const states = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => {
+      const out: string[] = [];
+      for (const stmt of [
+        `delete from legal_holds where id = $1`,
+        `update legal_holds set subject_id = '${OTHER_CHILD}' where id = $1`,
+        `update legal_holds set category = 'attendance' where id = $1`,
+        `update legal_holds set released_at = now() where id = $1`,
+      ]) {
+        await q('savepoint s');
+        out.push(await sqlstate(q(stmt, [hold])));
+        await q('rollback to savepoint s');
+      }
+      return out;
+    });
+    expect(states).toEqual(['TC041', 'TC041', 'TC041', '23514']);
+    expect((await db.admin.query(`select subject_id, released_at from legal_holds where id = $1`, [hold])).rows[0]).toEqual({ subject_id: CHILD, released_at: null });
+    await db.admin.query(`update legal_holds set released_at = now(), release_reason = 'done' where id = $1`, [hold]);
+  });
+});
+
+describe('retention runs', () => {
+  const run = async (cutoff: string, action = 'delete') =>
+    (await db.admin.query(`insert into retention_runs (org_id, site_id, category, table_name, action, status, cutoff)
+       values ($1, $2, 'notes', 'notes', $3, 'running', $4::timestamptz) returning id`, [OAK, OAK_PRIMARY, action, cutoff])).rows[0].id as string;
+
+  beforeAll(async () => {
+    await db.admin.query(`insert into retention_policies (org_id, site_id, category, keep_for, clock, action) values ($1, null, 'notes', '7 years', 'created_at', 'delete')`, [OAK]);
+  });
+
+  it('a run whose cut-off the policy in force does not allow gives no purpose', async () => {
+    const id = await run(new Date().toISOString());
+    const state = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], (q) => sqlstate(q(`select app.begin_retention_batch($1)`, [id])));
+    expect(state).toBe('TC043');
+    await db.admin.query(`update retention_runs set status = 'failed' where id = $1`, [id]);
+  });
+
+  it('a valid run deletes nothing newer than its cut-off, and an archive run nothing it did not archive', async () => {
+    const before = await notesOf(CHILD);
+    const id = await run('2000-01-01T00:00:00Z');
+    const tooNew = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => {
+      await q(`select app.begin_retention_batch($1)`, [id]);
+      return sqlstate(q(`delete from notes where org_id = $1 and child_id = $2`, [OAK, CHILD]));
+    }, { commit: true });
+    expect(tooNew).toBe('TC040');
+    await db.admin.query(`update retention_runs set status = 'failed' where id = $1`, [id]);
+
+    await db.admin.query(`update retention_policies set keep_for = '0 days', action = 'archive' where org_id = $1 and category = 'notes'`, [OAK]);
+    const arch = await run(new Date(Date.now() - 60_000).toISOString(), 'archive');
+    const unarchived = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => {
+      await q(`select app.begin_retention_batch($1)`, [arch]);
+      return sqlstate(q(`delete from notes where org_id = $1 and child_id = $2`, [OAK, CHILD]));
+    }, { commit: true });
+    expect(unarchived).toBe('TC040');
+    expect(await notesOf(CHILD)).toBe(before);
+    await db.admin.query(`update retention_runs set status = 'failed' where id = $1`, [arch]);
+    await db.admin.query(`delete from retention_policies where org_id = $1 and category = 'notes'`, [OAK]);
+  });
+});
+
+describe('the archive', () => {
+  it('operators cannot forge archived rows, delete them without a purpose, or archive outside a sweep batch', async () => {
+    const states = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => {
+      const out: string[] = [];
+      for (const stmt of [
+        `insert into archive.safeguarding_concerns (org_id, site_id, id, child_id, reported_by, category, description, status, occurred_at, created_at, run_id)
+           select org_id, site_id, gen_random_uuid(), child_id, reported_by, category, 'forged', status, occurred_at, created_at, gen_random_uuid()
+           from safeguarding_concerns where org_id = '${OAK}' limit 1`,
+        `delete from archive.notes where org_id = '${OAK}'`,
+        `select app.archive_rows(array['${CHILD}'::uuid])`,
+      ]) {
+        await q('savepoint s');
+        out.push(await sqlstate(q(stmt)));
+        await q('rollback to savepoint s');
+      }
+      return out;
+    });
+    expect(states).toEqual(['42501', 'TC040', 'TC040']);
+  });
+
+  it('a sweep that archives is captured row by row in the audit trail, in archive and in public', async () => {
+    const oakNotes = await countAs(db, `select count(*) from notes where org_id = $1`, [OAK]);
+    expect(oakNotes).toBeGreaterThan(0);
+    const op = db.url('trustctl_test_op');
+    const set = await runCli(['--database-url', op, '--reason', 'attack suite', 'retention', 'policy', 'set', '--org', 'oak-trust', '--category', 'notes', '--keep', '0d', '--action', 'archive']);
+    expect(set.code, set.stderr).toBe(0);
+    const sweep = await runCli(['--database-url', op, '--reason', 'attack suite', 'retention', 'sweep', '--org', 'oak-trust', '--category', 'notes', '--yes']);
+    expect(sweep.code, sweep.stderr).toBe(0);
+    const archived = await countAs(db, `select count(*) from archive.notes where org_id = $1`, [OAK]);
+    const held = await countAs(db, `select count(*) from notes n where org_id = $1 and exists (select 1 from legal_holds h
+      where h.org_id = n.org_id and h.released_at is null and (h.subject_id in (n.child_id, n.author_id)))`, [OAK]);
+    expect(archived).toBeGreaterThan(0);
+    expect(archived + held).toBe(oakNotes);
+    expect(await countAs(db, `select count(*) from audit_events where org_id = $1 and action = 'archive.notes.insert' and actor_type = 'operator'`, [OAK])).toBe(archived);
+    expect(await countAs(db, `select count(*) from audit_events where org_id = $1 and action = 'notes.delete' and actor_type = 'operator'`, [OAK])).toBe(archived);
+  });
+});
