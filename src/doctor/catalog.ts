@@ -26,6 +26,8 @@ export interface CatalogTable {
   readonly readableBy: readonly number[];
   /** Tables and views this view reads (oids). */
   readonly reads: readonly number[];
+  /** Run-time roles (by oid) that may INSERT, UPDATE or DELETE its rows. */
+  readonly writableBy: { readonly insert: readonly number[]; readonly update: readonly number[]; readonly delete: readonly number[] };
 }
 
 export interface CatalogPolicy {
@@ -71,6 +73,10 @@ export interface CatalogFunction {
   readonly source: string;
   readonly publicExecute: boolean;
   readonly comment: string | null;
+  /** Returns trigger (runs inside other statements, as their caller unless a definer). */
+  readonly isTrigger: boolean;
+  /** provolatile: v volatile (may write), s stable, i immutable. */
+  readonly volatility: 'v' | 's' | 'i';
 }
 
 export interface CatalogIndex {
@@ -164,6 +170,9 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
       coalesce((select jsonb_agg(jsonb_build_object('grantee', a.grantee::int8, 'privilege', a.privilege_type) order by a.grantee, a.privilege_type)
         from aclexplode(c.relacl) a where a.privilege_type in ('TRUNCATE', 'REFERENCES') and a.grantee <> 0 and a.grantee <> c.relowner), '[]') as risky,
       coalesce((select array_agg(r order by r) from unnest($2::oid[]) r where has_table_privilege(r, c.oid, 'SELECT')), '{}')::int8[] as readable_by,
+      coalesce((select array_agg(r order by r) from unnest($2::oid[]) r where c.relkind in ('r', 'p') and has_table_privilege(r, c.oid, 'INSERT')), '{}')::int8[] as insert_by,
+      coalesce((select array_agg(r order by r) from unnest($2::oid[]) r where c.relkind in ('r', 'p') and has_table_privilege(r, c.oid, 'UPDATE')), '{}')::int8[] as update_by,
+      coalesce((select array_agg(r order by r) from unnest($2::oid[]) r where c.relkind in ('r', 'p') and has_table_privilege(r, c.oid, 'DELETE')), '{}')::int8[] as delete_by,
       coalesce((select array_agg(distinct d.refobjid::int8) from pg_rewrite rw join pg_depend d
           on d.classid = 'pg_rewrite'::regclass and d.objid = rw.oid and d.refclassid = 'pg_class'::regclass and d.refobjid <> c.oid
         where rw.ev_class = c.oid), '{}') as reads
@@ -190,7 +199,8 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
       coalesce((select array_agg(r.oid::int8 order by r.oid) from pg_roles r where r.rolname = any ($1) and has_function_privilege(r.oid, p.oid, 'EXECUTE')), '{}') as executable_by,
       encode(sha256(convert_to(coalesce(p.prosrc, ''), 'UTF8')), 'hex') as body_sha256,
       coalesce(p.prosrc, '') as source, has_function_privilege('public', p.oid, 'EXECUTE') as public_execute,
-      obj_description(p.oid, 'pg_proc') as comment
+      obj_description(p.oid, 'pg_proc') as comment,
+      p.prorettype = 'trigger'::regtype as is_trigger, p.provolatile as volatility
     from pg_proc p join pg_namespace n on n.oid = p.pronamespace
     where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'
       and not exists (select 1 from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')
@@ -250,6 +260,11 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
       riskyGrants: (r.risky as Array<{ grantee: unknown; privilege: string }>).map((g) => ({ grantee: num(g.grantee), privilege: g.privilege })),
       readableBy: (r.readable_by as unknown[]).map(num),
       reads: (r.reads as unknown[]).map(num),
+      writableBy: {
+        insert: (r.insert_by as unknown[]).map(num),
+        update: (r.update_by as unknown[]).map(num),
+        delete: (r.delete_by as unknown[]).map(num),
+      },
     })),
     policies: policies.rows.map((r) => ({
       oid: num(r.oid),
@@ -277,6 +292,8 @@ export async function readCatalog(client: ClientBase, schemas: readonly string[]
       source: r.source,
       publicExecute: r.public_execute,
       comment: r.comment,
+      isTrigger: r.is_trigger,
+      volatility: r.volatility,
     })),
     indexes: indexes.rows.map((r) => ({
       oid: num(r.oid),

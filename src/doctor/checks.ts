@@ -5,6 +5,7 @@ import { dataMap, isDerivedClock, type TableMap } from '../datamap/index.js';
 import type { Catalog, CatalogRole, CatalogTable } from './catalog.js';
 import { acceptedBy, finding, type Finding } from './findings.js';
 import { directParent, functionCalls } from './node-tree.js';
+import { operatorProofChecks } from './operator-checks.js';
 
 /** The schema the data map describes. */
 export const MAPPED_SCHEMA = 'public';
@@ -37,6 +38,7 @@ export function runDoctorChecks(cat: Catalog): Finding[] {
     ...keyChecks(cat, tenant),
     ...triggerChecks(cat, tenant),
     ...dataMapChecks(cat),
+    ...operatorProofChecks(cat),
   ];
 }
 
@@ -363,7 +365,8 @@ export function isAuditTrailTable(name: string): boolean {
 
 function triggerChecks(cat: Catalog, tenant: readonly CatalogTable[]): Finding[] {
   const out: Finding[] = [];
-  for (const t of tenant.filter((x) => x.schema === MAPPED_SCHEMA && !x.partitionOf)) {
+  // The archive holds the same personal data as public: audited the same way.
+  for (const t of tenant.filter((x) => (x.schema === MAPPED_SCHEMA || x.schema === 'archive') && !x.partitionOf)) {
     const triggers = cat.triggers.filter((g) => g.tableOid === t.oid && g.enabled);
     const obj = `table ${qualified(t)}`;
     if (isAuditTrailTable(t.name)) {

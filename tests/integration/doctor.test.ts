@@ -67,11 +67,17 @@ describe('the migrated reference schema', () => {
     expect(report.findings.filter(isAccepted).map(line)).toEqual([
       ...[
         'access_policy_for(p_org uuid, p_role text)',
+        'archive_rows(p_ids uuid[])',
         'audit_checkpoint(p_org_id uuid, p_chain_seq bigint, p_head_hash bytea, p_rows bigint, p_horizon xid8, p_key_id text, p_signature bytea)',
         'audit_prune(p_org_id uuid, p_through_seq bigint)',
         'audit_record(p_org_id uuid, p_site_id uuid, p_action text, p_target_type text, p_target_id text, p_subject_ids uuid[], p_outcome text, p_context jsonb)',
         'audit_seal_append(p_org_id uuid, p_event_ids bigint[], p_prev_hashes bytea[], p_hashes bytea[])',
+        'begin_archive_purge(p_org uuid)',
+        'begin_erasure(p_org uuid, p_reference text, p_subject uuid)',
         'begin_operator_session(p_reason text, p_ticket text, p_org_slugs text[], p_all_orgs boolean, p_command text, p_os_user text, p_host text)',
+        'begin_retention_batch(p_run uuid)',
+        'bind_context()',
+        'check_bound_context()',
         'continuous_access_start(p_org uuid, p_site uuid, p_user_org uuid, p_user uuid, p_role text, p_starts timestamp with time zone, p_expires timestamp with time zone)',
         'doctor_probe(p_org uuid, p_site uuid, p_tables text[])',
         'end_operator_session(p_session_id uuid, p_outcome text)',
@@ -82,6 +88,7 @@ describe('the migrated reference schema', () => {
         'operator_session_user(p_session uuid)',
         'operator_sessions_covering(p_org_id uuid, p_at timestamp with time zone)',
         'organisation_directory()',
+        'platform_org_id()',
         'subject_last_change(p_org_id uuid, p_subject_id uuid, p_tables text[])',
         'support_user_directory()',
         'user_admin_org_ids()',
@@ -93,7 +100,7 @@ describe('the migrated reference schema', () => {
       'info foreign-key-without-tenant-key constraint role_assignments_user_org_id_user_id_fkey on public.role_assignments',
       'info unique-without-tenant-key index public.organisations_slug_key',
     ]);
-    expect(report.summary).toEqual({ error: 0, warn: 0, info: 26 });
+    expect(report.summary).toEqual({ error: 0, warn: 0, info: 33 });
     expect(code).toBe(0);
     // The probe ran over every tenant table as all five personas, crossed nothing, and left nothing behind.
     expect(report.probe?.home).toMatch(/^[a-z-]+\/[a-z-]+$/);
@@ -115,7 +122,7 @@ describe('the migrated reference schema', () => {
     expect(a.code).toBe(0);
     expect(a.stdout).toBe(b.stdout);
     expect(a.stdout).toContain('see docs/doctor.md#unique-without-tenant-key');
-    expect(a.stdout).toMatch(/OK: no errors, 0 warning\(s\), 26 info/);
+    expect(a.stdout).toMatch(/OK: no errors, 0 warning\(s\), 33 info/);
     expect(a.stdout).toMatch(/Live probe \(rolled back\): \d+ tenant tables × 5 personas, \d+ attempts, 0 crossed/);
   });
 
@@ -299,7 +306,8 @@ const defects: Array<{ check: string; sql: (role: string) => string[]; args?: st
       ...tenantTableSql('public.extra_things'),
       `create trigger audit_capture after insert or update or delete on public.extra_things for each row execute function app.capture_change('id')`,
     ],
-    expected: () => ['error unmapped-table table public.extra_things'],
+    // Captured but never bound: a statement could change who it acts as half-way.
+    expected: () => ['error unmapped-table table public.extra_things', 'error context-not-bound table public.extra_things'],
   },
   { check: 'mapped-table-missing', sql: () => ['drop table erasures cascade'], expected: () => ['error mapped-table-missing table public.erasures'] },
   { check: 'mapped-column-missing', sql: () => ['alter table notes rename column body to text_body'], expected: () => ['error mapped-column-missing table public.notes'] },
@@ -365,6 +373,43 @@ const defects: Array<{ check: string; sql: (role: string) => string[]; args?: st
     check: 'unmapped-person-reference',
     sql: () => ['alter table notes add column reviewed_by uuid', 'alter table notes add constraint notes_reviewed_by_fkey foreign key (org_id, reviewed_by) references users (org_id, id)'],
     expected: () => ['error unmapped-person-reference constraint notes_reviewed_by_fkey on public.notes'],
+  },
+  // The operator-proof rules (migrations 0016, 0017; docs/threat-model.md).
+  { check: 'context-not-bound', sql: () => ['drop trigger context_bind on notes'], expected: () => ['error context-not-bound table public.notes'] },
+  {
+    check: 'context-read-unbound',
+    sql: () => [`create function app.doctor_trusting_guard() returns trigger language plpgsql set search_path = pg_catalog, pg_temp as $$
+      begin
+        if nullif(pg_catalog.current_setting('app.operator_session', true), '') is null then return new; end if;
+        return new;
+      end $$`],
+    expected: () => ['error context-read-unbound function app.doctor_trusting_guard()'],
+  },
+  { check: 'operator-change-unguarded', sql: () => ['drop trigger operator_guard_delete on notes'], expected: () => ['error operator-change-unguarded table public.notes'] },
+  {
+    check: 'operator-change-unguarded (a hold deletable)',
+    sql: () => ['drop trigger legal_holds_history on legal_holds', 'drop trigger operator_guard_delete on legal_holds'],
+    expected: () => ['error operator-change-unguarded table public.legal_holds'],
+  },
+  { check: 'archive-writable', sql: () => ['grant insert on archive.notes to trustctl_operator'], expected: () => ['error archive-writable table archive.notes'] },
+  { check: 'missing-audit-capture (archive)', sql: () => ['drop trigger audit_capture on archive.notes'], expected: () => ['error missing-audit-capture table archive.notes'] },
+  {
+    check: 'definer-writes-unchecked',
+    sql: () => [
+      `create function app.doctor_purge(p uuid) returns void language sql security definer set search_path = pg_catalog, pg_temp
+        as $$ delete from public.notes where org_id = p $$`,
+      'alter function app.doctor_purge(uuid) owner to trustctl_definer',
+      'revoke all on function app.doctor_purge(uuid) from public',
+      'grant execute on function app.doctor_purge(uuid) to trustctl_operator',
+      `select app.record_reviewed_definer('app.doctor_purge(uuid)', 'reviewed, wrongly')`,
+    ],
+    expected: () => ['error definer-writes-unchecked function app.doctor_purge(p uuid)'],
+  },
+  {
+    check: 'trusts-tenant-column',
+    sql: () => [`create function app.doctor_is_platform(p uuid) returns boolean language sql stable set search_path = pg_catalog, pg_temp
+      as $$ select exists (select 1 from public.organisations o where o.org_id = p and o.kind = 'platform') $$`],
+    expected: () => ['error trusts-tenant-column function app.doctor_is_platform(p uuid)'],
   },
 ];
 
