@@ -75,6 +75,8 @@ describe('the migrated reference schema', () => {
         'continuous_access_start(p_org uuid, p_site uuid, p_user_org uuid, p_user uuid, p_role text, p_starts timestamp with time zone, p_expires timestamp with time zone)',
         'doctor_probe(p_org uuid, p_site uuid, p_tables text[])',
         'end_operator_session(p_session_id uuid, p_outcome text)',
+        'erasure_certificate_seal(p_org uuid, p_erasure uuid)',
+        'erasure_certificate_valid(p_org uuid, p_erasure uuid, p_subject_type text, p_subject uuid, p_reference text, p_session uuid, p_sha256 text, p_seal text)',
         'erasure_pseudonym(p_org uuid, p_id uuid)',
         'is_support_user(p_org uuid, p_user uuid)',
         'live_roles()',
@@ -93,7 +95,7 @@ describe('the migrated reference schema', () => {
       'info foreign-key-without-tenant-key constraint role_assignments_user_org_id_user_id_fkey on public.role_assignments',
       'info unique-without-tenant-key index public.organisations_slug_key',
     ]);
-    expect(report.summary).toEqual({ error: 0, warn: 0, info: 26 });
+    expect(report.summary).toEqual({ error: 0, warn: 0, info: 28 });
     expect(code).toBe(0);
     // The probe ran over every tenant table as all five personas, crossed nothing, and left nothing behind.
     expect(report.probe?.home).toMatch(/^[a-z-]+\/[a-z-]+$/);
@@ -115,7 +117,7 @@ describe('the migrated reference schema', () => {
     expect(a.code).toBe(0);
     expect(a.stdout).toBe(b.stdout);
     expect(a.stdout).toContain('see docs/doctor.md#unique-without-tenant-key');
-    expect(a.stdout).toMatch(/OK: no errors, 0 warning\(s\), 26 info/);
+    expect(a.stdout).toMatch(/OK: no errors, 0 warning\(s\), 28 info/);
     expect(a.stdout).toMatch(/Live probe \(rolled back\): \d+ tenant tables × 5 personas, \d+ attempts, 0 crossed/);
   });
 
