@@ -27,6 +27,23 @@ export class RefusedError extends Error {
   }
 }
 
+/**
+ * A check found tampering or a mismatch (a certificate whose seal or
+ * SHA-256 does not verify). Nothing was changed. Exit 3.
+ *
+ * @example
+ * throw new VerificationError('ER-7.erasure.json: its seal does not verify', 'Use the original certificate')
+ */
+export class VerificationError extends Error {
+  override name = 'VerificationError';
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
 /** The database could not be reached or did not behave. Exit 1. */
 export class DatabaseUnavailableError extends Error {
   override name = 'DatabaseUnavailableError';
@@ -63,11 +80,13 @@ export const refusalSqlStates: ReadonlySet<string> = new Set([
   'TC043', // a retention run the policy in force does not allow
   'TC044', // no open erasure request for the person; a request's identity never changes
   'TC045', // the erasure ledger changes only in its pending media removals and delivery
+  'TC046', // an erasure certificate cannot be sealed (not this session's erasure, no erasure request)
 ]);
 
 /** Maps any thrown value to the documented exit code. */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof RefusedError) return ExitCode.refused;
+  if (error instanceof VerificationError) return ExitCode.verificationFailed;
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string') {
     if (refusalSqlStates.has(code)) return ExitCode.refused;

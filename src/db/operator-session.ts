@@ -37,7 +37,9 @@ export interface OperatorSession {
 
 // Interruption is recorded by the onInterrupt cleanup below, not here.
 function outcomeOf(error: unknown): 'failure' | 'refused' {
-  return exitCodeFor(error) === ExitCode.refused ? 'refused' : 'failure';
+  const code = exitCodeFor(error);
+  // A check that found tampering stopped the command before it changed anything: a refusal too.
+  return code === ExitCode.refused || code === ExitCode.verificationFailed ? 'refused' : 'failure';
 }
 
 /** Sets the session context for the current transaction only. */

@@ -13,7 +13,7 @@ import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:
 import { basename, join, resolve, sep } from 'node:path';
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
-import { RefusedError } from '../errors.js';
+import { RefusedError, VerificationError } from '../errors.js';
 import type { OperatorSession } from '../db/operator-session.js';
 import type { Database } from '../db/schema.js';
 import { dataMap, refersTo, type SubjectReference, type TableMap } from '../datamap/index.js';
@@ -23,7 +23,10 @@ import { resolveRequestSubject, type RequestSubjectQuery } from './export.js';
 import type { DsarSubject, OrganisationRef, SubjectType } from './subject.js';
 import { KEPT_REASONS, type KeptReason } from './erasure-record.js';
 
-export const CERTIFICATE_FORMAT = 'trustctl-erasure-certificate/1';
+/** Version 2: sealed with the organisation's certificate key (migration 0019). */
+export const CERTIFICATE_FORMAT = 'trustctl-erasure-certificate/2';
+/** Sealed with app.erasure_pseudonym, which any operator can call: cannot be verified, never replayed. */
+const LEGACY_FORMAT = 'trustctl-erasure-certificate/1';
 
 export interface KeptRows {
   readonly reason: KeptReason;
@@ -276,8 +279,6 @@ async function applyErasure(
   subject: { type: SubjectType; id: string },
   reference: string,
 ): Promise<{ plan: ErasurePlan; mediaKeys: string[] }> {
-  // The database checks the request and every row this transaction changes against it (migration 0017).
-  await sql`select app.begin_erasure(${orgId}::uuid, ${reference}, ${subject.id}::uuid)`.execute(trx);
   const { plan, units } = await planUnits(trx, orgId, subject);
   const mediaKeys: string[] = [];
   for (const u of units) {
@@ -325,7 +326,6 @@ async function applyErasure(
 }
 
 /** The certificate's file names in a directory: ORG-REF.erasure.json and .txt ('/' in a reference becomes '~'). */
-/** The certificate's file names in a directory: ORG-REF.erasure.json and .txt ('/' in a reference becomes '~'). */
 export function certificatePaths(dir: string, orgSlug: string, reference: string): { json: string; text: string } {
   const base = join(resolve(dir), `${orgSlug}-${reference.replace(/\//g, '~')}.erasure`);
   return { json: `${base}.json`, text: `${base}.txt` };
@@ -338,7 +338,7 @@ function certificateJson(c: Certificate): string {
   return `${JSON.stringify(c, null, 2)}\n`;
 }
 
-const SEAL_LINE = /^Seal \(organisation key\): +([0-9a-z-]+)$/m;
+const SEAL_LINE = /^Seal \(certificate key, HMAC-SHA256\): +([0-9a-f]{64})$/m;
 
 function certificateText(c: Certificate, sha256: string, seal: string): string {
   const lines = [
@@ -383,7 +383,7 @@ function certificateText(c: Certificate, sha256: string, seal: string): string {
     '',
     `SHA-256 of the JSON certificate (${basename(certificatePaths('.', c.organisation.slug, c.request.reference).json)}):`,
     `  ${sha256}`,
-    `Seal (organisation key): ${seal}`,
+    `Seal (certificate key, HMAC-SHA256): ${seal}`,
     '',
   );
   return lines.join('\n');
@@ -392,15 +392,30 @@ function certificateText(c: Certificate, sha256: string, seal: string): string {
 const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /**
- * The certificate's seal: a keyed hash of its SHA-256 with the
- * organisation's erasure key (app.erasure_pseudonym, migration 0014), which
- * only an operator in a session covering the organisation can compute. A
- * replay refuses a certificate whose seal does not match, so a file put in
- * the certificate directory cannot make an operator erase someone.
+ * Seals the certificate of the erasure this transaction has just recorded:
+ * HMAC-SHA256 under the organisation's certificate key, which only the
+ * database can use (app.erasure_certificate_seal, migration 0019). The
+ * database signs only a ledger row of the caller's own session, written in
+ * this transaction under an erasure request of its subject, whose
+ * certificate says what the row says; the seal is kept in the ledger row.
  */
-async function sealOf(trx: Trx, orgId: string, sha256: string): Promise<string> {
-  const r = await sql<{ seal: string }>`select app.erasure_pseudonym(${orgId}::uuid, ${sha256.slice(0, 32)}::uuid) as seal`.execute(trx);
-  return r.rows[0]!.seal;
+async function sealErasure(trx: Trx, orgId: string, erasureId: string): Promise<string> {
+  const r = await sql<{ seal: string }>`select app.erasure_certificate_seal(${orgId}::uuid, ${erasureId}::uuid) as seal`.execute(trx);
+  const seal = r.rows[0]!.seal;
+  await sql`update public.erasures set account = account || jsonb_build_object('seal', ${seal}::text)
+    where org_id = ${orgId}::uuid and id = ${erasureId}::uuid`.execute(trx);
+  return seal;
+}
+
+/**
+ * Whether a seal is the organisation's signature over what a certificate
+ * says it did (app.erasure_certificate_valid): the only answer the database
+ * gives, true or false.
+ */
+async function sealValid(trx: Trx, c: Certificate, sha256: string, seal: string): Promise<boolean> {
+  const r = await sql<{ ok: boolean }>`select app.erasure_certificate_valid(${c.organisation.id}::uuid, ${c.erasure_id}::uuid,
+    ${c.subject.type}, ${c.subject.id}::uuid, ${c.request.reference}, ${c.operator_session.id}::uuid, ${sha256}, ${seal}) as ok`.execute(trx);
+  return r.rows[0]!.ok === true;
 }
 
 /** Refuses before anything changes if --out already holds another certificate under this name. */
@@ -635,7 +650,8 @@ async function recordErasure(
     /** The certificate's JSON text, exactly as in its file. */
     readonly json: string;
     readonly sha256: string;
-    readonly seal: string;
+    /** The seal, when it is already known (a replay reads it from the file); else sealErasure adds it. */
+    readonly seal: string | null;
     /** The certificate's files exist already (a replay reads them). */
     readonly written: boolean;
     readonly siteId: string | null;
@@ -654,7 +670,7 @@ async function recordErasure(
     values (${c.organisation.id}::uuid, ${input.siteId}::uuid, ${c.erasure_id}::uuid,
       ${input.requestId}::uuid, ${c.request.reference}, ${c.subject.id}::uuid, ${c.subject.type}, ${c.erased_at}::timestamptz,
       (select s.id from public.operator_sessions s where s.id = ${input.sessionId}::uuid),
-      ${JSON.stringify(counts)}::jsonb, ${JSON.stringify({ certificate_json: input.json, seal: input.seal, ...(input.written ? { certificate_written: true } : {}) })}::jsonb,
+      ${JSON.stringify(counts)}::jsonb, ${JSON.stringify({ certificate_json: input.json, ...(input.seal ? { seal: input.seal } : {}), ...(input.written ? { certificate_written: true } : {}) })}::jsonb,
       ${[...input.mediaKeys]}::text[], ${input.sha256})
     on conflict do nothing
     returning id`.execute(trx);
@@ -784,6 +800,8 @@ export async function eraseSubject(session: OperatorSession, input: EraseInput, 
     const again = await ledgerRow(trx, org.id, { reference: request.reference, subjectId: subject.id });
     if (again) return { row: again, plan: found.plan, fresh: false };
     const at = await sql<{ now: Date }>`select transaction_timestamp() as now`.execute(trx);
+    // The database checks the request, and every row this transaction changes against it (migration 0017).
+    await sql`select app.begin_erasure(${org.id}::uuid, ${request.reference}, ${subject.id}::uuid)`.execute(trx);
     const { plan, mediaKeys } = await applyErasure(trx, org.id, subject, request.reference);
     const cert = await buildCertificate(trx, {
       erasureId,
@@ -801,13 +819,14 @@ export async function eraseSubject(session: OperatorSession, input: EraseInput, 
       cert,
       json,
       sha256,
-      seal: await sealOf(trx, org.id, sha256),
+      seal: null,
       written: false,
       siteId: subject.siteId,
       mediaKeys,
       requestId: request.id,
       sessionId: session.id,
     });
+    await sealErasure(trx, org.id, erasureId);
     await auditErasure(trx, {
       orgId: org.id,
       siteId: subject.siteId,
@@ -855,10 +874,30 @@ export interface StoredCertificate {
 /** Erasures that started before a backup but committed after it carry an earlier erased_at: a replay looks back this far. */
 export const REPLAY_MARGIN_MS = 60 * 60 * 1000;
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const SUBJECT_TYPES: ReadonlySet<string> = new Set<SubjectType>(['child', 'guardian', 'staff']);
+
+/** Whether parsed JSON has the fields a replay acts on, each of the right shape. */
+function isCertificate(c: Certificate): boolean {
+  return (
+    (c.format === CERTIFICATE_FORMAT || c.format === LEGACY_FORMAT) &&
+    UUID.test(String(c.erasure_id)) &&
+    UUID.test(String(c.organisation?.id)) &&
+    typeof c.organisation?.slug === 'string' &&
+    SUBJECT_TYPES.has(String(c.subject?.type)) &&
+    UUID.test(String(c.subject?.id)) &&
+    typeof c.request?.reference === 'string' &&
+    typeof c.erased_at === 'string' &&
+    !Number.isNaN(new Date(c.erased_at).getTime()) &&
+    (c.format === LEGACY_FORMAT || UUID.test(String(c.operator_session?.id)))
+  );
+}
+
 /**
  * Reads every certificate in a directory recorded at or after `since` (less
  * REPLAY_MARGIN_MS), oldest first; a file that is not a certificate is a
- * refusal, not skipped.
+ * refusal, not skipped, and so is one sealed before migration 0019, which
+ * nothing can verify.
  */
 export async function readCertificates(dir: string, since: Date): Promise<StoredCertificate[]> {
   const root = resolve(dir);
@@ -877,10 +916,16 @@ export async function readCertificates(dir: string, since: Date): Promise<Stored
     } catch {
       throw new RefusedError(`${path} is not valid JSON`);
     }
-    if (cert.format !== CERTIFICATE_FORMAT || !cert.erasure_id || !cert.subject?.id || !cert.organisation?.slug || !cert.erased_at) {
+    if (!cert || typeof cert !== 'object' || !isCertificate(cert)) {
       throw new RefusedError(`${path} is not a trustctl erasure certificate (${CERTIFICATE_FORMAT})`);
     }
     if (new Date(cert.erased_at) < from) continue;
+    if (cert.format === LEGACY_FORMAT) {
+      throw new RefusedError(
+        `${path}: sealed before migration 0019 (${LEGACY_FORMAT}), so nothing can verify it and it is not replayed`,
+        `Check whether subject ${cert.subject.id} is still erased; if not, erase again under the request with trustctl dsar erase (record the request again if the restore lost it); then move the file out of the --from directory. Nothing was changed`,
+      );
+    }
     const human = await readFile(path.replace(/\.json$/, '.txt'), 'utf8').catch(() => '');
     out.push({ path, json: text, sha256: sha256Hex(text), seal: SEAL_LINE.exec(human)?.[1] ?? null, certificate: cert });
   }
@@ -904,34 +949,45 @@ export interface ReplayOutcome {
 }
 
 /**
- * Checks every certificate before anything changes: its seal (the
- * organisation's key) and, where the ledger still has the erasure, its
- * SHA-256. Refuses the whole replay on the first that fails.
+ * Checks every certificate before anything changes, refusing the whole
+ * replay on the first that fails: its seal must be the organisation's
+ * signature (a key only the database can use) over the SHA-256 of its bytes
+ * and over the erasure, subject, request and session it names, the fields
+ * the replay acts on; and where the ledger still has the erasure, the
+ * ledger must record the same SHA-256 and subject.
  */
 async function checkCertificates(session: OperatorSession, certificates: readonly StoredCertificate[]): Promise<void> {
   await session.transaction(async (trx) => {
     for (const stored of certificates) {
       const c = stored.certificate;
-      const org = await trx.selectFrom('organisations').select(['org_id']).where('org_id', '=', c.organisation.id).executeTakeFirst();
-      if (!org) throw new RefusedError(`${stored.path}: organisation ${c.organisation.slug} is not in this database or not in the session`);
-      if (!stored.seal || stored.seal !== (await sealOf(trx, org.org_id, stored.sha256))) {
-        throw new RefusedError(
-          `${stored.path}: its seal does not match this organisation’s key${stored.seal ? '' : ' (no seal in the .txt beside it)'}`,
+      const org = await trx.selectFrom('organisations').select(['org_id', 'slug']).where('org_id', '=', c.organisation.id).executeTakeFirst();
+      if (!org || org.slug !== c.organisation.slug) {
+        throw new RefusedError(`${stored.path}: organisation ${c.organisation.slug} is not in this database or not in the session`);
+      }
+      if (!stored.seal || !(await sealValid(trx, c, stored.sha256, stored.seal))) {
+        throw new VerificationError(
+          `${stored.path}: its seal does not verify with the organisation’s certificate key${stored.seal ? '' : ' (no seal in the .txt beside it)'}`,
           'Only certificates written by trustctl dsar erase, unchanged, can be replayed; nothing was changed',
         );
       }
       const recorded = await ledgerRow(trx, org.org_id, { id: c.erasure_id });
-      if (recorded && recorded.certificate_sha256 !== stored.sha256) {
-        throw new RefusedError(`${stored.path}: its SHA-256 differs from the one recorded for erasure ${c.erasure_id}`, 'Use the original certificate');
+      if (recorded && (recorded.certificate_sha256 !== stored.sha256 || recorded.subject_id !== c.subject.id)) {
+        throw new VerificationError(
+          `${stored.path}: its SHA-256 differs from the one recorded for erasure ${c.erasure_id}`,
+          'Use the original certificate; nothing was changed',
+        );
       }
     }
   });
 }
 
 /**
- * Re-applies erasures from their certificates (after a backup restore),
- * oldest first, each in one transaction: the same rules on today's data,
- * the ledger row written again if missing. Idempotent.
+ * Re-applies erasures from their verified certificates (after a backup
+ * restore), oldest first, each in one transaction: the same rules on
+ * today's data, the ledger row written again if missing. What this replay
+ * does is recorded under the replaying session, never the one the
+ * certificate names (that session erased in a database the restore
+ * replaced). Idempotent.
  */
 export async function replayErasures(
   session: OperatorSession,
@@ -945,13 +1001,17 @@ export async function replayErasures(
     const result = await withRetry(session, async (trx) => {
       await sql`select pg_advisory_xact_lock(hashtextextended(${`trustctl-erase:${c.organisation.id}:${c.subject.id}`}, 0))`.execute(trx);
       const orgId = c.organisation.id;
+      // The request may be closed or gone after a restore: the certificate's seal is the purpose (migrations 0017, 0019).
+      await sql`select app.begin_erasure_replay(${orgId}::uuid, ${c.erasure_id}::uuid, ${c.subject.type}, ${c.subject.id}::uuid,
+        ${c.request.reference}, ${c.operator_session.id}::uuid, ${stored.sha256}, ${stored.seal!})`.execute(trx);
       const { plan, mediaKeys } = await applyErasure(trx, orgId, c.subject, c.request.reference);
       const site = await sql<{ site_id: string | null }>`
         select coalesce((select site_id from public.children where org_id = ${orgId}::uuid and id = ${c.subject.id}::uuid),
                         (select site_id from public.users where org_id = ${orgId}::uuid and id = ${c.subject.id}::uuid)) as site_id`.execute(trx);
       const siteId = site.rows[0]?.site_id ?? null;
       const request = await sql<{ id: string }>`select id from public.dsar_requests
-        where org_id = ${orgId}::uuid and reference = ${c.request.reference}`.execute(trx);
+        where org_id = ${orgId}::uuid and reference = ${c.request.reference} and subject_id = ${c.subject.id}::uuid
+          and kind = 'erasure'`.execute(trx);
       const restored = await recordErasure(trx, {
         cert: c,
         json: stored.json,
@@ -961,7 +1021,7 @@ export async function replayErasures(
         siteId,
         mediaKeys,
         requestId: request.rows[0]?.id ?? null,
-        sessionId: c.operator_session.id,
+        sessionId: session.id,
       });
       if (!restored && mediaKeys.length > 0) {
         await sql`update public.erasures set media_pending = array(select distinct k from unnest(media_pending || ${mediaKeys}::text[]) k order by 1)
@@ -975,6 +1035,7 @@ export async function replayErasures(
         context: {
           replay: true,
           request: c.request.reference,
+          erased_by_session: c.operator_session.id,
           certificate_sha256: stored.sha256,
           deleted: plan.totals.deleted,
           anonymised: plan.totals.anonymised,

@@ -106,8 +106,11 @@ insert into organisations (org_id, slug, name, kind)
 select distinct pg_temp.uid(1, org), 'scale-' || $seed || '-' || org, 'Scale ' || initcap(kind) || ' Group ' || org,
        case when kind = 'nursery' then 'nursery_group' else 'trust' end
 from scale_sites;
--- Row triggers are off: create what the organisations trigger would (the erasure pseudonym key).
+-- Row triggers are off: create what the organisations triggers would (the erasure pseudonym and certificate keys).
 insert into trustctl_private.pseudonym_keys (org_id, key)
+select distinct pg_temp.uid(1, org), uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())
+from scale_sites on conflict do nothing;
+insert into trustctl_private.erasure_certificate_keys (org_id, key)
 select distinct pg_temp.uid(1, org), uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())
 from scale_sites on conflict do nothing;
 insert into sites (org_id, site_id, slug, name, kind)

@@ -73,6 +73,7 @@ describe('the migrated reference schema', () => {
         'audit_record(p_org_id uuid, p_site_id uuid, p_action text, p_target_type text, p_target_id text, p_subject_ids uuid[], p_outcome text, p_context jsonb)',
         'audit_seal_append(p_org_id uuid, p_event_ids bigint[], p_prev_hashes bytea[], p_hashes bytea[])',
         'begin_archive_purge(p_org uuid)',
+        'begin_erasure_replay(p_org uuid, p_erasure uuid, p_subject_type text, p_subject uuid, p_reference text, p_session uuid, p_sha256 text, p_seal text)',
         'begin_erasure(p_org uuid, p_reference text, p_subject uuid)',
         'begin_operator_session(p_reason text, p_ticket text, p_org_slugs text[], p_all_orgs boolean, p_command text, p_os_user text, p_host text)',
         'begin_retention_batch(p_run uuid)',
@@ -81,6 +82,8 @@ describe('the migrated reference schema', () => {
         'continuous_access_start(p_org uuid, p_site uuid, p_user_org uuid, p_user uuid, p_role text, p_starts timestamp with time zone, p_expires timestamp with time zone)',
         'doctor_probe(p_org uuid, p_site uuid, p_tables text[])',
         'end_operator_session(p_session_id uuid, p_outcome text)',
+        'erasure_certificate_seal(p_org uuid, p_erasure uuid)',
+        'erasure_certificate_valid(p_org uuid, p_erasure uuid, p_subject_type text, p_subject uuid, p_reference text, p_session uuid, p_sha256 text, p_seal text)',
         'erasure_pseudonym(p_org uuid, p_id uuid)',
         'is_support_user(p_org uuid, p_user uuid)',
         'live_roles()',
@@ -100,7 +103,7 @@ describe('the migrated reference schema', () => {
       'info foreign-key-without-tenant-key constraint role_assignments_user_org_id_user_id_fkey on public.role_assignments',
       'info unique-without-tenant-key index public.organisations_slug_key',
     ]);
-    expect(report.summary).toEqual({ error: 0, warn: 0, info: 33 });
+    expect(report.summary).toEqual({ error: 0, warn: 0, info: 36 });
     expect(code).toBe(0);
     // The probe ran over every tenant table as all five personas, crossed nothing, and left nothing behind.
     expect(report.probe?.home).toMatch(/^[a-z-]+\/[a-z-]+$/);
@@ -122,7 +125,7 @@ describe('the migrated reference schema', () => {
     expect(a.code).toBe(0);
     expect(a.stdout).toBe(b.stdout);
     expect(a.stdout).toContain('see docs/doctor.md#unique-without-tenant-key');
-    expect(a.stdout).toMatch(/OK: no errors, 0 warning\(s\), 33 info/);
+    expect(a.stdout).toMatch(/OK: no errors, 0 warning\(s\), 36 info/);
     expect(a.stdout).toMatch(/Live probe \(rolled back\): \d+ tenant tables × 5 personas, \d+ attempts, 0 crossed/);
   });
 

@@ -526,8 +526,8 @@ describe('dsar erase after a restore, and after a crash', () => {
     const original = await readFile(file, 'utf8');
     await writeFile(file, original.replace('"totals"', '"totals" '));
     const tampered = await cli(['--yes', 'dsar', 'erase', '--replay', '--since', backupTime, '--from', certs], urlFor(restored));
-    expect(tampered.code).toBe(2);
-    expect(tampered.stderr).toMatch(/seal does not match/);
+    expect(tampered.code).toBe(3);
+    expect(tampered.stderr).toMatch(/seal does not verify/);
     await writeFile(file, original);
     // A certificate someone wrote (another child, a copied .txt and its seal) is refused before anything changes.
     const forged = join(work, 'forged');
@@ -537,8 +537,8 @@ describe('dsar erase after a restore, and after a crash', () => {
     await writeFile(join(forged, 'oak-trust-X.erasure.txt'), await readFile(join(certs, 'oak-trust-ER-R1.erasure.txt')));
     const before = (await restoredPool.query(`select count(*)::int as n from attendance_records where child_id = $1`, [victim])).rows[0].n;
     const f = await cli(['--yes', 'dsar', 'erase', '--replay', '--since', '2000-01-01T00:00:00Z', '--from', forged], urlFor(restored));
-    expect(f.code).toBe(2);
-    expect(f.stderr).toMatch(/seal does not match/);
+    expect(f.code).toBe(3);
+    expect(f.stderr).toMatch(/seal does not verify/);
     expect((await restoredPool.query(`select count(*)::int as n from attendance_records where child_id = $1`, [victim])).rows[0].n).toBe(before);
   });
 

@@ -105,9 +105,10 @@ describe('db seed --scale', () => {
     expect(dates.rows[0].leavers).toBeGreaterThan(0);
     // Deterministic: the same seed and anchor on another database give the same rows.
     expect(await scaleRows(two)).toEqual(await scaleRows(one));
-    // Every scale organisation has its erasure key.
+    // Every scale organisation has its erasure keys (pseudonyms, certificates).
     const keys = await one.admin.query(`select count(*)::int as n from organisations o where o.slug like 'scale-%'
-      and not exists (select 1 from trustctl_private.pseudonym_keys k where k.org_id = o.org_id)`);
+      and (not exists (select 1 from trustctl_private.pseudonym_keys k where k.org_id = o.org_id)
+        or not exists (select 1 from trustctl_private.erasure_certificate_keys k where k.org_id = o.org_id))`);
     expect(keys.rows[0].n).toBe(0);
   });
 

@@ -326,8 +326,9 @@ begin
         new.counts, new.certificate_sha256, new.request_reference)
        is distinct from (old.org_id, old.site_id, old.id, old.request_id, old.subject_id, old.subject_type, old.erased_at, old.operator_session_id,
         old.counts, old.certificate_sha256, old.request_reference)
-       or (new.account - 'certificate_written') is distinct from (old.account - 'certificate_written') then
-      raise exception 'the erasure ledger records what was done: only its pending media removals and the certificate''s delivery change'
+       or (new.account - 'certificate_written' - 'seal') is distinct from (old.account - 'certificate_written' - 'seal')
+       or (old.account ? 'seal' and new.account -> 'seal' is distinct from old.account -> 'seal') then
+      raise exception 'the erasure ledger records what was done: only its pending media removals, its seal (once) and the certificate''s delivery change'
         using errcode = 'TC045';
     end if;
   end if;
