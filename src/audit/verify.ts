@@ -56,6 +56,26 @@ class ProblemList {
   }
 }
 
+/**
+ * With a key, checkpoints must carry signatures: none at all, or an unsigned
+ * one further along the chain than a signed one, is a downgrade (a signature
+ * stripped so that the head under it could be rewritten). Unsigned ones up
+ * to the first signed one are from before signing began. Chain order, not
+ * the database's ids, which whoever inserts a row can choose.
+ */
+function requireSignatures(problems: ProblemList, checkpoints: ReadonlyArray<Checkpoint & { readonly source: string }>, none: string): void {
+  const firstSigned = checkpoints.filter((c) => c.signature).map((c) => BigInt(c.chain_seq)).sort((a, b) => (a < b ? -1 : 1))[0];
+  if (firstSigned === undefined) {
+    problems.add('signature mismatch', null, none);
+    return;
+  }
+  for (const c of checkpoints) {
+    if (!c.signature && BigInt(c.chain_seq) > firstSigned) {
+      problems.add('signature mismatch', c.chain_seq, `${c.source} checkpoint ${c.id || '?'}: not signed, after signed ones`);
+    }
+  }
+}
+
 async function verifyOrg(
   trx: AnyTrx,
   org: { org_id: string; slug: string },
@@ -137,19 +157,19 @@ async function verifyOrg(
   for (const c of checkpoints) {
     const where = `${c.source} checkpoint ${c.id || '?'}`;
     const atSeq = BigInt(c.chain_seq);
-    if (atSeq < BigInt(anchor.seq)) continue; // pruned; the anchor carries on from there
-    const hash = wanted.get(c.chain_seq);
-    if (atSeq === 0n ? c.head_hash !== GENESIS_HASH.toString('hex') : !hash) {
-      problems.add('checkpoint mismatch', c.chain_seq, `${where}: the chain has no entry ${c.chain_seq} (truncated?)`);
-    } else if (atSeq !== 0n && hash!.toString('hex') !== c.head_hash) {
-      problems.add('checkpoint mismatch', c.chain_seq, `${where}: head hash differs from the chain`);
-    }
     if (publicKey && c.signature) {
       if (c.key_id !== pubId) {
         problems.add('signature mismatch', c.chain_seq, `${where}: signed by key ${c.key_id}, not ${pubId}`);
       } else if (!checkpointSignatureValid(publicKey, c, Buffer.from(c.signature, 'base64'))) {
         problems.add('signature mismatch', c.chain_seq, `${where}: the signature does not verify`);
       }
+    }
+    if (atSeq < BigInt(anchor.seq)) continue; // pruned; the anchor carries on from there
+    const hash = wanted.get(c.chain_seq);
+    if (atSeq === 0n ? c.head_hash !== GENESIS_HASH.toString('hex') : !hash) {
+      problems.add('checkpoint mismatch', c.chain_seq, `${where}: the chain has no entry ${c.chain_seq} (truncated?)`);
+    } else if (atSeq !== 0n && hash!.toString('hex') !== c.head_hash) {
+      problems.add('checkpoint mismatch', c.chain_seq, `${where}: head hash differs from the chain`);
     }
     checked += 1;
   }
@@ -165,19 +185,10 @@ async function verifyOrg(
       }
     }
   }
-  if (publicKey && fileCheckpoints.length > 0) {
-    // With a key, the file must carry signatures: none at all, or an unsigned
-    // checkpoint after a signed one, is a downgrade.
-    const firstSigned = fileCheckpoints.filter((c) => c.signature).map((c) => BigInt(c.chain_seq)).sort((a, b) => (a < b ? -1 : 1))[0];
-    if (firstSigned === undefined) {
-      problems.add('signature mismatch', null, 'the external checkpoints carry no signature');
-    } else {
-      for (const c of fileCheckpoints) {
-        if (!c.signature && BigInt(c.chain_seq) > firstSigned) {
-          problems.add('signature mismatch', c.chain_seq, `file checkpoint ${c.id || '?'}: not signed, after signed ones`);
-        }
-      }
-    }
+  if (publicKey) {
+    if (fileCheckpoints.length > 0) requireSignatures(problems, fileCheckpoints, 'the external checkpoints carry no signature');
+    const dbCheckpoints = checkpoints.filter((c) => c.source === 'database');
+    if (dbCheckpoints.length > 0) requireSignatures(problems, dbCheckpoints, 'the database checkpoints carry no signature');
   }
   return {
     orgId: org.org_id,

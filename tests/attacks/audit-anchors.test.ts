@@ -7,11 +7,23 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from 'kysely';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalColumns, canonicalEvent, chainHash } from '../../src/audit/canonical.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { OAK } from '../support/demo-ids.js';
+
+// canonicalColumns is a Kysely fragment; compiled against a driverless Kysely for its SQL text.
+const dummy = new Kysely<unknown>({
+  dialect: {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (k) => new PostgresIntrospector(k),
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+  },
+});
 
 interface CheckpointRow {
   readonly id: string;
@@ -177,6 +189,36 @@ describe('forged anchors', () => {
         `INVALID: checkpoint mismatch at oak-trust seq ${k1.seq}: database checkpoint ${k1.id}: the chain has no entry ${k1.seq} (truncated?)`,
       ]);
       expect(r.code).toBe(3);
+    });
+  }, SLOW);
+});
+
+describe('database checkpoints with --pubkey', () => {
+  it('a checkpoint whose signature was stripped (to rewrite the head under it) is a finding, and so are none signed at all', async () => {
+    await undone(async () => {
+      const cols = canonicalColumns('e').compile(dummy).sql;
+      await tamper(async (c) => {
+        // Rewrite the newest sealed event, rehash its entry, and move the checkpoints to the new head.
+        const row = (await c.query(
+          `select c.chain_seq::text as seq, c.prev_hash, ${cols} from audit_chain c join audit_events e on e.org_id = c.org_id and e.id = c.event_id
+           where c.org_id = $1 and c.chain_seq = $2`,
+          [OAK, k2.seq],
+        )).rows[0];
+        await c.query(`update audit_events set actor_id = 'nobody-saw-this' where org_id = $1 and id = $2`, [OAK, row.id]);
+        const hash = chainHash(row.prev_hash, canonicalEvent({ ...row, actor_id: 'nobody-saw-this' }, row.seq));
+        await c.query(`update audit_chain set hash = $3 where org_id = $1 and chain_seq = $2`, [OAK, k2.seq, hash]);
+        await c.query(`update audit_checkpoints set head_hash = $3, key_id = null, signature = null where org_id = $1 and chain_seq >= $2`, [OAK, k2.seq, hash]);
+      });
+      // Consistent as far as the database goes: only the key can tell.
+      expect((await verify()).code).toBe(0);
+      const r = await verify(['--pubkey', pub]);
+      expect(r.invalid).toEqual([`INVALID: signature mismatch at oak-trust seq ${k2.seq}: database checkpoint ${k2.id}: not signed, after signed ones`]);
+      expect(r.code).toBe(3);
+
+      await tamper((c) => c.query(`update audit_checkpoints set key_id = null, signature = null where org_id = $1`, [OAK]));
+      const none = await verify(['--pubkey', pub]);
+      expect(none.invalid).toEqual(['INVALID: signature mismatch at oak-trust: the database checkpoints carry no signature']);
+      expect(none.code).toBe(3);
     });
   }, SLOW);
 });
