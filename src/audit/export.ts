@@ -14,6 +14,7 @@ import { RefusedError } from '../errors.js';
 import { onInterrupt } from '../lifecycle.js';
 import type { OperatorSession } from '../db/operator-session.js';
 import { HashedFileWriter, type WrittenFile } from '../io/hashed-file.js';
+import { checkAnchors } from './anchors.js';
 import { canonicalEvent, chainHash, type CanonicalEventFields } from './canonical.js';
 
 export const EXPORT_FORMAT = 'trustctl-audit-export/1';
@@ -210,13 +211,11 @@ export async function exportAuditTrail(
         if (f.subject) conditions.push(sql`${f.subject}::uuid = any (e.subject_ids)`);
         const where = sql.join(conditions, sql` and `);
         // Unfiltered, the export holds the whole chain: it must start at the
-        // anchor (or genesis) and have no gaps. Filtered, only each row's own
-        // seal can be checked, and the manifest says so.
+        // newest proven anchor (or genesis; src/audit/anchors.ts, as verify)
+        // and have no gaps. Filtered, only each row's own seal can be
+        // checked, and the manifest says so.
         const complete = Object.keys(f).length === 0;
-        const anchor = (await sql<{ seq: string; hash: string }>`
-          select chain_seq::text as seq, hash::text as hash from public.audit_anchors
-          where org_id = ${org.org_id}::uuid order by chain_seq desc limit 1`.execute(trx)).rows[0]
-          ?? { seq: '0', hash: `\\x${'00'.repeat(32)}` };
+        const start = complete ? await checkAnchors(trx, org.org_id) : null;
         const cols = sql.join(
           EXPORT_COLUMNS.map((c) =>
             c === 'chain_seq' || c === 'prev_hash' || c === 'hash' ? sql`c.${sql.ref(c)}::text as ${sql.ref(c)}` : sql`e.${sql.ref(c)}::text as ${sql.ref(c)}`,
@@ -245,13 +244,14 @@ export async function exportAuditTrail(
         let links = 0;
         let firstSeq: string | null = null;
         let lastSeq: string | null = null;
-        let prev: { seq: bigint; hash: string } | null = complete ? { seq: BigInt(anchor.seq), hash: anchor.hash } : null;
+        let prev: { seq: bigint; hash: string } | null = start ? { seq: BigInt(start.seq), hash: `\\x${start.hash.toString('hex')}` } : null;
         const problems: string[] = [];
         let problemsTotal = 0;
         const problem = (line: string): void => {
           problemsTotal += 1;
           if (problems.length < MAX_PROBLEMS) problems.push(line);
         };
+        for (const p of start?.problems ?? []) problem(`${p.kind} at ${input.org}${p.seq === null ? '' : ` seq ${p.seq}`}: ${p.detail}`);
         for await (const chunk of trx.getExecutor().stream(query, BATCH)) {
           const batch = chunk.rows as TextRow[];
           const lines: string[] = [];
@@ -265,13 +265,16 @@ export async function exportAuditTrail(
               const computed = chainHash(Buffer.from(r.prev_hash!.slice(2), 'hex'), canonicalEvent(fields, seq)).toString('hex');
               checked += 1;
               if (`\\x${computed}` !== r.hash) problem(`changed row at ${input.org} seq ${r.chain_seq}: event ${r.id} does not match its seal`);
-              if (complete && prev && prev.seq + 1n !== seq) {
-                problem(`removed row at ${input.org} seq ${prev.seq + 1n}: chain entries ${prev.seq + 1n}..${seq - 1n} are missing`);
-              } else if (prev && prev.seq + 1n === seq) {
-                links += 1;
-                if (prev.hash !== r.prev_hash) problem(`broken link at ${input.org} seq ${r.chain_seq}`);
+              // An entry left below the anchor is reported once, by checkAnchors; the chain starts after it.
+              if (!start || seq > BigInt(start.seq)) {
+                if (complete && prev && prev.seq + 1n !== seq) {
+                  problem(`removed row at ${input.org} seq ${prev.seq + 1n}: chain entries ${prev.seq + 1n}..${seq - 1n} are missing`);
+                } else if (prev && prev.seq + 1n === seq) {
+                  links += 1;
+                  if (prev.hash !== r.prev_hash) problem(`broken link at ${input.org} seq ${r.chain_seq}`);
+                }
+                prev = { seq, hash: r.hash! };
               }
-              prev = { seq, hash: r.hash! };
             }
             if (input.format === 'jsonl') lines.push(jsonLine(r, fields));
           }

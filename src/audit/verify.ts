@@ -1,13 +1,16 @@
-// Verification of the audit chain, from each organisation's oldest anchor:
-// every chain entry's event is present and hashes to the stored hash, every
-// entry links to the one before, no entry is missing, no event older than the
-// last seal's horizon is left unsealed, and every checkpoint (in the
-// database, and in a file kept outside it) matches the chain, with a valid
-// signature where a public key is given.
+// Verification of the audit chain, from each organisation's newest proven
+// anchor (src/audit/anchors.ts: every anchor needs its sealed audit.prune
+// event): every chain entry's event is present and hashes to the stored
+// hash, every entry links to the one before, no entry is missing, nothing
+// is left below the anchor, no event older than the last seal's horizon is
+// left unsealed, and every checkpoint (in the database, and in a file kept
+// outside it) matches the chain, with a valid signature where a public key
+// is given.
 import type { KeyObject } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { OperatorSession } from '../db/operator-session.js';
+import { checkAnchors, type AnchorStatus } from './anchors.js';
 import { canonicalColumns, canonicalEvent, chainHash, GENESIS_HASH, type CanonicalEventFields } from './canonical.js';
 import { readCheckpoints, type Checkpoint } from './checkpoints.js';
 import { checkpointSignatureValid, keyId } from './keys.js';
@@ -17,7 +20,10 @@ export interface OrgVerifyResult {
   readonly org: string;
   /** Chain entries checked (after the anchor). */
   readonly entries: number;
+  /** Where the check started: the newest proven anchor, or 0. */
   readonly anchorSeq: string;
+  /** Every anchor, oldest first, and what became of it (src/audit/anchors.ts). */
+  readonly anchors: readonly { readonly seq: string; readonly status: AnchorStatus; readonly pruneEventSeq: string | null }[];
   readonly headSeq: string;
   readonly checkpointsChecked: number;
   readonly problems: readonly string[];
@@ -50,6 +56,26 @@ class ProblemList {
   }
 }
 
+/**
+ * With a key, checkpoints must carry signatures: none at all, or an unsigned
+ * one further along the chain than a signed one, is a downgrade (a signature
+ * stripped so that the head under it could be rewritten). Unsigned ones up
+ * to the first signed one are from before signing began. Chain order, not
+ * the database's ids, which whoever inserts a row can choose.
+ */
+function requireSignatures(problems: ProblemList, checkpoints: ReadonlyArray<Checkpoint & { readonly source: string }>, none: string): void {
+  const firstSigned = checkpoints.filter((c) => c.signature).map((c) => BigInt(c.chain_seq)).sort((a, b) => (a < b ? -1 : 1))[0];
+  if (firstSigned === undefined) {
+    problems.add('signature mismatch', null, none);
+    return;
+  }
+  for (const c of checkpoints) {
+    if (!c.signature && BigInt(c.chain_seq) > firstSigned) {
+      problems.add('signature mismatch', c.chain_seq, `${c.source} checkpoint ${c.id || '?'}: not signed, after signed ones`);
+    }
+  }
+}
+
 async function verifyOrg(
   trx: AnyTrx,
   org: { org_id: string; slug: string },
@@ -57,10 +83,8 @@ async function verifyOrg(
   publicKey: KeyObject | undefined,
 ): Promise<OrgVerifyResult> {
   const problems = new ProblemList(org.slug);
-  const anchorRes = await sql<{ seq: string; hash: Buffer }>`
-    select chain_seq::text as seq, hash from public.audit_anchors
-    where org_id = ${org.org_id}::uuid order by chain_seq desc limit 1`.execute(trx);
-  const anchor = anchorRes.rows[0] ?? { seq: '0', hash: GENESIS_HASH };
+  const anchor = await checkAnchors(trx, org.org_id);
+  for (const p of anchor.problems) problems.add(p.kind, p.seq, p.detail);
   const checkpoints = [...(await readCheckpoints(trx, [org.org_id])).map((c) => ({ ...c, source: 'database' })),
     ...external.filter((c) => c.org_id === org.org_id).map((c) => ({ ...c, source: 'file' }))];
   // Hashes to remember while streaming: those the checkpoints name.
@@ -107,16 +131,24 @@ async function verifyOrg(
     // planner has no statistics for a chain the seal has just written (a
     // nested-loop anti-join with a sequential inner scan took minutes on
     // PostgreSQL 15 right after a first seal).
-    const unsealed = await sql<{ id: string }>`
-      select x.id::text as id from (
+    const unsealed = await sql<{ id: string; txid: string }>`
+      select x.id::text as id, u.txid::text as txid from (
         select e.id from public.audit_events e
         where e.org_id = ${org.org_id}::uuid and e.txid < ${horizon.toString()}::xid8
         except
         select c.event_id from public.audit_chain c where c.org_id = ${org.org_id}::uuid
-      ) x
-      order by x.id limit ${MAX_PER_KIND + 1}`.execute(trx);
+        order by 1 limit ${MAX_PER_KIND + 1}
+      ) x join public.audit_events u on u.org_id = ${org.org_id}::uuid and u.id = x.id
+      order by x.id`.execute(trx);
+    // Below the horizon of the anchor's checkpoint, an event was sealed at or
+    // below the anchor and should have gone with the pruned prefix.
+    const pruned = anchor.prunedHorizon === null ? null : BigInt(anchor.prunedHorizon);
     for (const u of unsealed.rows) {
-      problems.add('inserted row', null, `event ${u.id} is older than the last seal’s horizon but not sealed`);
+      if (pruned !== null && BigInt(u.txid) < pruned) {
+        problems.add('rows below anchor', anchor.seq, `event ${u.id} was sealed at or below the anchor (older than its checkpoint’s horizon) but is still present`);
+      } else {
+        problems.add('inserted row', null, `event ${u.id} is older than the last seal’s horizon but not sealed`);
+      }
     }
   }
 
@@ -125,13 +157,6 @@ async function verifyOrg(
   for (const c of checkpoints) {
     const where = `${c.source} checkpoint ${c.id || '?'}`;
     const atSeq = BigInt(c.chain_seq);
-    if (atSeq < BigInt(anchor.seq)) continue; // pruned; the anchor carries on from there
-    const hash = wanted.get(c.chain_seq);
-    if (atSeq === 0n ? c.head_hash !== GENESIS_HASH.toString('hex') : !hash) {
-      problems.add('checkpoint mismatch', c.chain_seq, `${where}: the chain has no entry ${c.chain_seq} (truncated?)`);
-    } else if (atSeq !== 0n && hash!.toString('hex') !== c.head_hash) {
-      problems.add('checkpoint mismatch', c.chain_seq, `${where}: head hash differs from the chain`);
-    }
     if (publicKey && c.signature) {
       if (c.key_id !== pubId) {
         problems.add('signature mismatch', c.chain_seq, `${where}: signed by key ${c.key_id}, not ${pubId}`);
@@ -139,37 +164,38 @@ async function verifyOrg(
         problems.add('signature mismatch', c.chain_seq, `${where}: the signature does not verify`);
       }
     }
+    if (atSeq < BigInt(anchor.seq)) continue; // pruned; the anchor carries on from there
+    const hash = wanted.get(c.chain_seq);
+    if (atSeq === 0n ? c.head_hash !== GENESIS_HASH.toString('hex') : !hash) {
+      problems.add('checkpoint mismatch', c.chain_seq, `${where}: the chain has no entry ${c.chain_seq} (truncated?)`);
+    } else if (atSeq !== 0n && hash!.toString('hex') !== c.head_hash) {
+      problems.add('checkpoint mismatch', c.chain_seq, `${where}: head hash differs from the chain`);
+    }
     checked += 1;
   }
 
   const fileCheckpoints = checkpoints.filter((c) => c.source === 'file');
-  if (fileCheckpoints.length > 0 && anchor.seq !== '0') {
-    // Pruning happens only at a checkpoint, so a genuine anchor is one of the
-    // exported checkpoints; a forged one (hiding a prefix) is not.
-    const hex = anchor.hash.toString('hex');
-    if (!fileCheckpoints.some((c) => c.chain_seq === anchor.seq && c.head_hash === hex)) {
-      problems.add('anchor mismatch', anchor.seq, 'the anchor the chain starts from is not one of the external checkpoints');
-    }
-  }
-  if (publicKey && fileCheckpoints.length > 0) {
-    // With a key, the file must carry signatures: none at all, or an unsigned
-    // checkpoint after a signed one, is a downgrade.
-    const firstSigned = fileCheckpoints.filter((c) => c.signature).map((c) => BigInt(c.chain_seq)).sort((a, b) => (a < b ? -1 : 1))[0];
-    if (firstSigned === undefined) {
-      problems.add('signature mismatch', null, 'the external checkpoints carry no signature');
-    } else {
-      for (const c of fileCheckpoints) {
-        if (!c.signature && BigInt(c.chain_seq) > firstSigned) {
-          problems.add('signature mismatch', c.chain_seq, `file checkpoint ${c.id || '?'}: not signed, after signed ones`);
-        }
+  if (fileCheckpoints.length > 0) {
+    // Pruning happens only at a checkpoint, so every genuine anchor is one of
+    // the exported checkpoints; a forged one (hiding a prefix) is not.
+    for (const a of anchor.anchors) {
+      const hex = a.hash.toString('hex');
+      if (!fileCheckpoints.some((c) => c.chain_seq === a.seq && c.head_hash === hex)) {
+        problems.add('anchor mismatch', a.seq, 'the anchor is not one of the external checkpoints');
       }
     }
+  }
+  if (publicKey) {
+    if (fileCheckpoints.length > 0) requireSignatures(problems, fileCheckpoints, 'the external checkpoints carry no signature');
+    const dbCheckpoints = checkpoints.filter((c) => c.source === 'database');
+    if (dbCheckpoints.length > 0) requireSignatures(problems, dbCheckpoints, 'the database checkpoints carry no signature');
   }
   return {
     orgId: org.org_id,
     org: org.slug,
     entries,
     anchorSeq: anchor.seq,
+    anchors: anchor.anchors.map((a) => ({ seq: a.seq, status: a.status, pruneEventSeq: a.pruneEventSeq })),
     headSeq: head,
     checkpointsChecked: checked,
     problems: problems.finish(),
@@ -208,6 +234,7 @@ export async function verifyAuditChain(
         org: slug,
         entries: 0,
         anchorSeq: '0',
+        anchors: [],
         headSeq: '0',
         checkpointsChecked: 0,
         problems: [`removed organisation at ${slug}: it has checkpoints in the file but is not in the database`],

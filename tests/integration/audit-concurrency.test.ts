@@ -254,15 +254,18 @@ describe('what the database refuses', () => {
     const event = (await db.admin.query(`select * from audit_events where org_id = $1 and action = 'audit.prune' order by id desc limit 1`, [OAK])).rows[0];
     expect(event.context).toMatchObject({ through_seq: checkpoint, events: checkpoint });
     expect(event.actor_type).toBe('operator');
-    const v = await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust', '--json']);
-    expect(v.code).toBe(0);
-    expect(JSON.parse(v.stdout).orgs[0]).toMatchObject({ anchorSeq: String(checkpoint) });
+    // Until that event is sealed, the anchor is not proven (tests/attacks/audit-anchors.test.ts).
+    const early = await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust']);
+    expect(early.stdout).toContain(`INVALID: unproven anchor at oak-trust seq ${checkpoint}: its audit.prune event ${event.id} is not sealed yet`);
+    expect(early.code).toBe(3);
     // Pruning again inside the pruned prefix is refused; sealing carries on after it.
     const again = await asOperator((c) => c.query(`select app.audit_prune($1, 500)`, [OAK]).then(() => 'ok', (e: { code?: string }) => e.code));
     expect(again).toBe('TC011');
     const more = await seal();
     expect(more[0]!.sealed).toBeGreaterThan(0);
-    expect((await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust'])).code).toBe(0);
+    const v = await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust', '--json']);
+    expect(v.code).toBe(0);
+    expect(JSON.parse(v.stdout).orgs[0]).toMatchObject({ anchorSeq: String(checkpoint) });
   });
 
   it('an anchor forged to hide part of the chain is caught by the external checkpoints', async () => {
@@ -278,10 +281,14 @@ describe('what the database refuses', () => {
       await c.query(`delete from audit_chain where org_id = $1 and chain_seq <= $2`, [OAK, at]);
       await c.query('commit');
     });
+    // No audit.prune event records it, so verification does not start from it, and finds the deleted entries missing.
     const alone = await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust']);
-    expect(alone.code).toBe(0); // nothing in the database says otherwise
+    expect(alone.code).toBe(3);
+    expect(alone.stdout).toContain(`INVALID: unproven anchor at oak-trust seq ${at}: no audit.prune event records it`);
+    expect(alone.stdout).toContain(`INVALID: anchor mismatch at oak-trust seq ${at}: no database checkpoint has the anchor’s seq and hash`);
+    expect(alone.stdout).toMatch(new RegExp(`INVALID: removed row at oak-trust seq \\d+: chain entries \\d+\\.\\.${at} are missing`));
     const withFile = await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust', '--checkpoints', file]);
     expect(withFile.code).toBe(3);
-    expect(withFile.stdout).toContain(`INVALID: anchor mismatch at oak-trust seq ${at}: the anchor the chain starts from is not one of the external checkpoints`);
+    expect(withFile.stdout).toContain(`INVALID: anchor mismatch at oak-trust seq ${at}: the anchor is not one of the external checkpoints`);
   });
 });

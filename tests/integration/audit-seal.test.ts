@@ -246,8 +246,12 @@ describe('audit seal and verify', () => {
     expect(alone.code).toBe(0);
     const withFile = await verify(['--org', 'oak-trust', '--checkpoints', file, '--pubkey', join(work, 'audit.pub')]);
     expect(withFile.code).toBe(3);
-    expect(withFile.invalid.length).toBeGreaterThan(0);
-    expect(withFile.invalid.every((l) => /checkpoint mismatch at oak-trust seq \d+: file checkpoint/.test(l))).toBe(true);
+    const fileMismatches = withFile.invalid.filter((l) => /checkpoint mismatch at oak-trust seq \d+: file checkpoint/.test(l));
+    expect(fileMismatches.length).toBeGreaterThan(0);
+    // The rewrite had to strip the database checkpoints' signatures: with the key, that is reported too.
+    expect(withFile.invalid.filter((l) => !fileMismatches.includes(l))).toEqual([
+      'INVALID: signature mismatch at oak-trust: the database checkpoints carry no signature',
+    ]);
   });
 });
 

@@ -7,9 +7,9 @@ export function registerAuditVerify(audit: Command): void {
   orgScopeOptions(
     audit
       .command('verify')
-      .summary('recompute every organisation’s audit chain from its latest anchor and check it')
+      .summary('recompute every organisation’s audit chain from its newest proven anchor and check it')
       .description(
-        'recompute every organisation’s audit chain from its latest anchor and check it: changed, removed or inserted events, broken links, checkpoints that do not match. With --checkpoints (kept outside the database) and --pubkey it also catches a rewrite of a whole chain. Exit 0 if intact; 3 with one INVALID line per problem. Without --org: every organisation.',
+        'recompute every organisation’s audit chain from its newest proven anchor and check it: changed, removed or inserted events, broken links, checkpoints that do not match, anchors without their sealed audit.prune event, rows left below an anchor. With --checkpoints (kept outside the database) and --pubkey it also catches a rewrite of a whole chain. Exit 0 if intact; 3 with one INVALID line per problem. Without --org: every organisation.',
       ),
     'verify',
   )
