@@ -4,6 +4,7 @@
 // person. Written by `db migrate` from the data map, so the database's guard
 // and trustctl's jobs read one definition.
 import type { ClientBase } from 'pg';
+import { anonymisation } from './anonymise.js';
 import { dataMap } from './index.js';
 
 export interface DataMapRule {
@@ -15,6 +16,9 @@ export interface DataMapRule {
   readonly holdColumns: readonly string[];
   readonly holdArrayColumns: readonly string[];
   readonly hasSite: boolean;
+  readonly idColumn: string;
+  /** Column → how anonymising changes it (the only changes an operator's UPDATE may make). */
+  readonly anonymise: Readonly<Record<string, string>>;
 }
 
 /**
@@ -37,6 +41,8 @@ export function dataMapRules(): DataMapRule[] {
       holdColumns: m.subjects.filter((s) => !s.array).map((s) => s.column),
       holdArrayColumns: m.subjects.filter((s) => s.array).map((s) => s.column),
       hasSite: m.tenantKey?.site != null,
+      idColumn: m.idColumn,
+      anonymise: anonymisation(m.erasure.columns),
     }));
 }
 
@@ -53,15 +59,18 @@ export async function syncDataMapRules(client: ClientBase): Promise<number> {
   try {
     await client.query('delete from app.datamap_rules');
     const res = await client.query(
-      `insert into app.datamap_rules (schema_name, table_name, category, clock, statutory_clock, own_refs, hold_columns, hold_array_columns, has_site)
-       select s.nspname, r.t, r.category, r.clock, r.statutory_clock, r.own_refs, r.hold_columns, r.hold_array_columns, r.has_site
+      `insert into app.datamap_rules (schema_name, table_name, category, clock, statutory_clock, own_refs, hold_columns, hold_array_columns,
+                                      has_site, id_column, anonymise)
+       select s.nspname, r.t, r.category, r.clock, r.statutory_clock, r.own_refs, r.hold_columns, r.hold_array_columns, r.has_site,
+              r.id_column, r.anonymise
        from jsonb_to_recordset($1::jsonb) as r(t text, category text, clock text, statutory_clock text, own_refs jsonb,
-                                               hold_columns text[], hold_array_columns text[], has_site boolean)
+                                               hold_columns text[], hold_array_columns text[], has_site boolean, id_column text, anonymise jsonb)
        join pg_namespace s on s.nspname in ('public', 'archive')
        where to_regclass(format('%I.%I', s.nspname, r.t)) is not null`,
       [JSON.stringify(rules.map((r) => ({
         t: r.table, category: r.category, clock: r.clock, statutory_clock: r.statutoryClock, own_refs: r.ownRefs,
         hold_columns: r.holdColumns, hold_array_columns: r.holdArrayColumns, has_site: r.hasSite,
+        id_column: r.idColumn, anonymise: r.anonymise,
       })))],
     );
     await client.query('commit');

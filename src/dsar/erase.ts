@@ -138,7 +138,8 @@ function unitConditions(u: Unit, orgId: string, subjectId: string) {
   const held = heldSql({ subjects: u.map.subjects, hasSite: u.map.tenantKey?.site != null }, u.map.retention?.category ?? null);
   const rule = u.map.erasure.statutory;
   const clock = rule ? clockSql({ clock: rule.clock }) : sql`null::timestamptz`;
-  const statutory = rule ? sql<boolean>`coalesce(${clock} > transaction_timestamp(), false)` : sql<boolean>`false`;
+  // A statutory period whose clock cannot be read is still running (the database's guard agrees, migration 0017).
+  const statutory = rule ? sql<boolean>`coalesce(${clock} > transaction_timestamp(), true)` : sql<boolean>`false`;
   const columns = anonymisation(u.map.erasure.columns);
   const anonymised = anonymisedSql(columns, u.map.idColumn);
   // The person's own record kept for kept records: all but the identifying columns.

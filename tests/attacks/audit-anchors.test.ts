@@ -139,8 +139,17 @@ beforeAll(async () => {
   key = join(work, 'audit.key');
   pub = join(work, 'audit.pub');
   await sealSigned();
-  await sealSigned(); // seals the first run's own session events: a second checkpoint, further on
-  [k1, k2] = (await checkpoints()) as [CheckpointRow, CheckpointRow];
+  // The next seal takes the first run's own session events: a second checkpoint, further on. An open
+  // transaction elsewhere on the server (other test files) can hold the seal's horizon back for a moment,
+  // so seal until it has moved.
+  for (let i = 0; i < 20; i++) {
+    await sealSigned();
+    const all = await checkpoints();
+    if (BigInt(all[all.length - 1]!.seq) > BigInt(all[0]!.seq)) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const all = await checkpoints();
+  [k1, k2] = [all[0]!, all[all.length - 1]!];
   expect(BigInt(k2.seq)).toBeGreaterThan(BigInt(k1.seq));
   expect(BigInt(k1.seq)).toBeGreaterThan(100n);
   file = join(work, 'checkpoints.jsonl');

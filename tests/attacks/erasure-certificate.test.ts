@@ -130,12 +130,22 @@ describe('erasure certificates an operator forges', () => {
       const p = await c.query(`select app.erasure_pseudonym($1, $2::uuid) as s`, [OAK, sha256(json).slice(0, 32)]);
       seals.push(p.rows[0].s);
       const request = await c.query(`select id from dsar_requests where org_id = $1 and reference = $2`, [OAK, cert.request.reference]);
-      await insertLedgerRow(c, cert, json, request.rows[0]?.id ?? null, session);
-      await c.query('savepoint s');
-      try {
-        seals.push((await c.query(`select app.erasure_certificate_seal($1, $2) as s`, [OAK, cert.erasure_id])).rows[0].s);
-      } catch {
-        await c.query('rollback to savepoint s');
+      // Each step the database may refuse (migration 0017: the ledger is written only under an erasure purpose for its person).
+      const step = async <R,>(run: () => Promise<R>): Promise<R | null> => {
+        await c.query('savepoint step');
+        try {
+          const r = await run();
+          await c.query('release savepoint step');
+          return r;
+        } catch {
+          await c.query('rollback to savepoint step');
+          return null;
+        }
+      };
+      await step(() => c.query(`select app.begin_erasure($1, $2, $3::uuid)`, [OAK, cert.request.reference, cert.subject.id]));
+      if (await step(() => insertLedgerRow(c, cert, json, request.rows[0]?.id ?? null, session))) {
+        const sealed = await step(() => c.query(`select app.erasure_certificate_seal($1, $2) as s`, [OAK, cert.erasure_id]));
+        if (sealed) seals.push(sealed.rows[0].s);
       }
       return seals;
     });
@@ -217,8 +227,13 @@ describe('erasure certificates an operator forges', () => {
       const at = (await c.query(`select transaction_timestamp() as t`)).rows[0].t.toISOString();
       const attempt = async (name: string, f: { cert: Cert; json: string }, requestId: string | null, rowSession: string) => {
         await c.query('savepoint row');
-        await insertLedgerRow(c, f.cert, f.json, requestId, rowSession);
-        out[name] = await stateOf(c, `select app.erasure_certificate_seal($1, $2)`, [OAK, f.cert.erasure_id]);
+        try {
+          // Since migration 0017 the ledger itself refuses a row no erasure purpose covers (TC044), before any seal is asked for.
+          await insertLedgerRow(c, f.cert, f.json, requestId, rowSession);
+          out[name] = await stateOf(c, `select app.erasure_certificate_seal($1, $2)`, [OAK, f.cert.erasure_id]);
+        } catch (error) {
+          out[name] = (error as { code?: string }).code ?? 'error';
+        }
         await c.query('rollback to savepoint row');
       };
       const mine = { operator_session: { id: session, operator: 'trustctl_test_op2' }, erased_at: at };
@@ -242,10 +257,10 @@ describe('erasure certificates an operator forges', () => {
       return out;
     });
     expect(states).toEqual({
-      'no request': 'TC046',
-      'another child’s request': 'TC046',
-      'access request': 'TC046',
-      'victim’s session': 'TC046',
+      'no request': 'TC044',
+      'another child’s request': 'TC044',
+      'access request': 'TC044',
+      'victim’s session': 'TC044',
       'victim’s ledger row': 'TC046',
       'read the keys': '42501',
     });

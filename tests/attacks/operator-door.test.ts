@@ -69,6 +69,39 @@ describe('the actor is bound once per transaction (context changed inside a stat
     expect(state).toBe('TC030');
   });
 
+  // Found by the red team: bind as one actor, pass row-level security as another (FROM), switch back (RETURNING).
+  it('an operator bound as a teacher cannot borrow its session for row-level security in FROM and switch back', async () => {
+    const forged = () => countAs(db, `select count(*) from notes where body = 'forged by an operator'`);
+    const state = await db.withClient('trustctl_test_op', async (c) => {
+      const session = await openSession(c, ['oak-trust']);
+      await c.query('begin');
+      try {
+        await c.query(`select set_config('app.operator_session', '', true), set_config('app.user_id', $1, true), set_config('app.user_org_id', $2, true)`, [TEACHER, OAK]);
+        return await sqlstate(c.query(
+          `insert into notes (org_id, site_id, child_id, author_id, kind, body)
+           select $1, $2, $3, $4, 'sensitive', 'forged by an operator' from (select set_config('app.operator_session', $5, true)) x
+           returning set_config('app.operator_session', '', true)`, [OAK, OAK_PRIMARY, CHILD, TEACHER, session]));
+      } finally {
+        await c.query('commit').catch(() => undefined);
+      }
+    });
+    expect(state).toBe('TC030');
+    expect(await forged()).toBe(0);
+  });
+
+  it('an app user bound as one user cannot pass row-level security as another organisation’s admin in FROM', async () => {
+    const ACORNS_ADMIN = ACORNS_OWNER;
+    const before = await countAs(db, `select count(*) from notes where org_id = $1 and body like '%[edited]'`, [ACORNS]);
+    const state = await asAppUser(db, TEACHER, (q) => sqlstate(q(
+      `update notes n set body = n.body || ' [edited]'
+         from (select set_config('app.user_id', $2::text, true), set_config('app.user_org_id', $1::text, true)) x
+        where n.org_id = $1::uuid
+       returning set_config('app.user_id', $3::text, true), set_config('app.user_org_id', $4::text, true)`, [ACORNS, ACORNS_ADMIN, TEACHER, OAK])), { commit: true })
+      .catch((e: { code?: string }) => e.code);
+    expect(state).toBe('TC030');
+    expect(await countAs(db, `select count(*) from notes where org_id = $1 and body like '%[edited]'`, [ACORNS])).toBe(before);
+  });
+
   it('the platform’s request path cannot switch user in RETURNING either', async () => {
     const state = await asAppUser(db, SITE_ADMIN, (q) =>
       sqlstate(q(`update children set preferred_name = preferred_name where org_id = $1 and id = $2
@@ -196,6 +229,24 @@ describe('approval is not beaten by arithmetic', () => {
       return { first: first.approval_state, gapped, abutting: abutting.approval_state };
     });
     expect(out).toEqual({ first: 'not_required', gapped: 'TC022', abutting: 'pending' });
+  });
+
+  it('rotating roles at one site is one run of access (found by the red team)', async () => {
+    await db.admin.query(`update access_policies set max_duration = '5 minutes' where org_id = $1 and role in ('office', 'senco')`, [OAK]);
+    try {
+      const out = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => {
+        const grant = (role: string, startsIn: string) =>
+          q(`insert into role_assignments (org_id, site_id, user_org_id, user_id, role, reason, starts_at, expires_at, ticket)
+             values ($1, $2, $3, $4, $5, 'support visit', now() + $6::interval, now() + $6::interval + interval '5 minutes', 'SUP-8')
+             returning approval_state`, [OAK, OAK_PRIMARY, PLATFORM, PAT, role, startsIn]);
+        const office = (await grant('office', '0 seconds')).rows[0].approval_state;
+        const senco = (await grant('senco', '5 minutes')).rows[0].approval_state;
+        return { office, senco };
+      });
+      expect(out).toEqual({ office: 'not_required', senco: 'pending' });
+    } finally {
+      await db.admin.query(`update access_policies set max_duration = '8 hours' where org_id = $1 and role in ('office', 'senco')`, [OAK]);
+    }
   });
 
   it('revoking and granting again within the policy’s window counts as continuous access', async () => {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { OAK, OAK_PRIMARY, demoId } from '../support/demo-ids.js';
-import { asOperatorInSession, countAs, sqlstate } from '../support/attacker.js';
+import { asOperatorInSession, countAs, openSession, sqlstate } from '../support/attacker.js';
 import { runCli } from '../support/cli.js';
 
 let db: TestDatabase;
@@ -59,6 +59,62 @@ describe('deleting or changing personal rows directly', () => {
     await db.admin.query(`update legal_holds set released_at = now(), release_reason = 'closed' where id = $1`, [hold]);
   });
 
+  // Found by the red team: an UPDATE under a purpose may only anonymise, as the data map says.
+  it('under an erasure, moving a child’s birth date (to end a statutory period) or rewriting notes onto another child is refused', async () => {
+    // A child with a safeguarding concern, kept until their 25th birthday whatever they ask.
+    const kid = (await db.admin.query(`select s.child_id from safeguarding_concerns s join notes n on n.org_id = s.org_id and n.child_id = s.child_id
+      where s.org_id = $1 and not exists (select 1 from legal_holds h where h.org_id = s.org_id and h.subject_id = s.child_id)
+      order by s.child_id limit 1`, [OAK])).rows[0].child_id as string;
+    await erasureRequest('ER-ATTACK-3', kid);
+    const concerns = await countAs(db, `select count(*) from safeguarding_concerns where org_id = $1 and child_id = $2`, [OAK, kid]);
+    expect(concerns).toBeGreaterThan(0);
+    const states = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => {
+      await q(`select app.begin_erasure($1, 'ER-ATTACK-3', $2)`, [OAK, kid]);
+      const out: string[] = [];
+      for (const stmt of [
+        `delete from safeguarding_concerns where org_id = $1 and child_id = $2`,
+        `update children set date_of_birth = '1900-01-01' where org_id = $1 and id = $2`,
+        `update notes n set child_id = (select c.id from children c where c.org_id = n.org_id and c.site_id = n.site_id and c.id <> n.child_id
+           order by c.id limit 1), body = 'FABRICATED' where n.org_id = $1 and n.child_id = $2`,
+        `update notes set guardian_visible = not guardian_visible where org_id = $1 and child_id = $2 and kind <> 'sensitive'`,
+        `update safeguarding_concerns set description = 'erased' where org_id = $1 and child_id = $2`,
+      ]) {
+        await q('savepoint s');
+        out.push(await sqlstate(q(stmt, [OAK, kid])));
+        await q('rollback to savepoint s');
+      }
+      // The red team's sequence: move the birth date, then delete the concern. Both refused.
+      await q('savepoint s');
+      out.push(await sqlstate(q(`update children set date_of_birth = '1900-01-01' where org_id = $1 and id = $2`, [OAK, kid])
+        .then(() => q(`delete from safeguarding_concerns where org_id = $1 and child_id = $2`, [OAK, kid]))));
+      await q('rollback to savepoint s');
+      // What erasure really does: redact a note's body, generalise a birth date to its year's last day. Allowed.
+      out.push(await sqlstate(q(`update notes set body = '[redacted]' where org_id = $1 and child_id = $2`, [OAK, kid])));
+      out.push(await sqlstate(q(`update children set date_of_birth = (date_trunc('year', date_of_birth) + interval '1 year - 1 day')::date
+        where org_id = $1 and id = $2`, [OAK, kid])));
+      return out;
+    });
+    expect(states).toEqual(['TC040', 'TC040', 'TC040', 'TC040', 'TC040', 'TC040', 'ok', 'ok']);
+    expect(await countAs(db, `select count(*) from safeguarding_concerns where org_id = $1 and child_id = $2`, [OAK, kid])).toBe(concerns);
+  });
+
+  it('an erasure ledger row is written only by the erasure of its person', async () => {
+    const states = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => {
+      const insert = () => q(`insert into erasures (org_id, id, subject_id, subject_type, counts, certificate_sha256, request_reference, account)
+        values ($1, gen_random_uuid(), $2, 'child', '{"notes": 999}', repeat('0', 64), 'ER-ATTACK-1', '{}')`, [OAK, CHILD]);
+      await q('savepoint s');
+      const bare = await sqlstate(insert());
+      await q('rollback to savepoint s');
+      await q(`select app.begin_erasure($1, 'ER-ATTACK-1', $2)`, [OAK, CHILD]);
+      await q('savepoint t');
+      const other = await sqlstate(q(`insert into erasures (org_id, id, subject_id, subject_type, counts, certificate_sha256, request_reference, account)
+        values ($1, gen_random_uuid(), $2, 'child', '{}', repeat('0', 64), 'ER-ATTACK-1', '{}')`, [OAK, OTHER_CHILD]));
+      await q('rollback to savepoint t');
+      return [bare, other];
+    });
+    expect(states).toEqual(['TC044', 'TC044']);
+  });
+
   it('an erasure purpose needs an open erasure request for that person', async () => {
     const states = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => [
       await sqlstate(q(`savepoint a`).then(() => q(`select app.begin_erasure($1, 'ER-ATTACK-1', $2)`, [OAK, OTHER_CHILD]))),
@@ -96,7 +152,14 @@ describe('legal holds', () => {
     });
     expect(states).toEqual(['TC041', 'TC041', 'TC041', '23514']);
     expect((await db.admin.query(`select subject_id, released_at from legal_holds where id = $1`, [hold])).rows[0]).toEqual({ subject_id: CHILD, released_at: null });
-    await db.admin.query(`update legal_holds set released_at = now(), release_reason = 'done' where id = $1`, [hold]);
+    // A release is stamped by the database: now, by this session, whatever the statement says (found by the red team).
+    const other = await db.withClient('trustctl_test_op2', (c) => openSession(c, ['oak-trust']));
+    const mine = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q, session) => {
+      await q(`update legal_holds set released_at = '2020-01-01', release_reason = 'settled', released_by_session = $2 where id = $1`, [hold, other]);
+      return session;
+    }, { commit: true });
+    const released = (await db.admin.query(`select released_at > now() - interval '1 minute' as recent, released_by_session from legal_holds where id = $1`, [hold])).rows[0];
+    expect(released).toEqual({ recent: true, released_by_session: mine });
   });
 });
 
@@ -140,7 +203,38 @@ describe('retention runs', () => {
 });
 
 describe('the archive', () => {
+  it('a hold, a request or a run records the session that made it, never one the statement names', async () => {
+    const other = await db.withClient('trustctl_test_op2', (c) => openSession(c, ['oak-trust']));
+    const { session, rows } = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q, s) => {
+      const hold = await q(`insert into legal_holds (org_id, subject_id, reason, created_by_session) values ($1, $2, 'x', $3) returning created_by_session as s`, [OAK, OTHER_CHILD, other]);
+      const req = await q(`insert into dsar_requests (org_id, reference, subject_type, subject_id, received_on, due_on, created_by_session)
+        values ($1, 'SAR-STAMP-1', 'child', $2, current_date, (current_date + interval '1 month')::date, $3) returning created_by_session as s`, [OAK, OTHER_CHILD, other]);
+      return { session: s, rows: [hold.rows[0].s, req.rows[0].s] };
+    });
+    expect(rows).toEqual([session, session]);
+  });
+
+  it('archive_rows refuses once the session has ended, even inside the batch', async () => {
+    await db.admin.query(`insert into retention_policies (org_id, site_id, category, keep_for, clock, action) values ($1, null, 'notes', '0 days', 'created_at', 'archive')`, [OAK]);
+    const run = (await db.admin.query(`insert into retention_runs (org_id, site_id, category, table_name, action, status, cutoff)
+      values ($1, $2, 'notes', 'notes', 'archive', 'running', now() - interval '1 minute') returning id`, [OAK, OAK_PRIMARY])).rows[0].id;
+    try {
+      const state = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q, session) => {
+        await q(`select app.begin_retention_batch($1)`, [run]);
+        await q(`select app.end_operator_session($1, 'success')`, [session]);
+        return sqlstate(q(`select app.archive_rows(array(select id from notes where org_id = $1 limit 5))`, [OAK]));
+      });
+      expect(state).toBe('TC005');
+    } finally {
+      await db.admin.query(`update retention_runs set status = 'failed' where id = $1`, [run]);
+      await db.admin.query(`delete from retention_policies where org_id = $1 and category = 'notes'`, [OAK]);
+    }
+  });
+
   it('operators cannot forge archived rows, delete them without a purpose, or archive outside a sweep batch', async () => {
+    // An archived note to aim at (as a past sweep would have left it).
+    await db.admin.query(`insert into archive.notes select n.*, now(), gen_random_uuid() from notes n where n.org_id = $1 order by n.id limit 1`, [OAK]);
+    expect(await countAs(db, `select count(*) from archive.notes where org_id = $1`, [OAK])).toBe(1);
     const states = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => {
       const out: string[] = [];
       for (const stmt of [
@@ -157,6 +251,9 @@ describe('the archive', () => {
       return out;
     });
     expect(states).toEqual(['42501', 'TC040', 'TC040']);
+    expect(await countAs(db, `select count(*) from archive.notes where org_id = $1`, [OAK])).toBe(1);
+    expect(await countAs(db, `select count(*) from archive.safeguarding_concerns where description = 'forged'`)).toBe(0);
+    await db.admin.query(`delete from archive.notes where org_id = $1`, [OAK]);
   });
 
   it('a sweep that archives is captured row by row in the audit trail, in archive and in public', async () => {

@@ -54,8 +54,13 @@ export async function tenantTablesFromCatalog(admin: pg.Pool): Promise<TenantTab
 }
 
 function isRefusal(error: unknown): boolean {
-  // 42501: RLS WITH CHECK violation or missing privilege.
-  return (error as { code?: string }).code === '42501';
+  // 42501: RLS WITH CHECK violation or missing privilege. SQLSTATE class TC:
+  // trustctl's own guards, which run before RLS and refuse outright (the
+  // grant guard outside an open session, TC005; the erasure ledger outside
+  // an erasure, TC044) — as the doctor's probe counts them. A foreign-key or
+  // unique violation would still mean RLS let the row through.
+  const code = (error as { code?: string }).code ?? '';
+  return code === '42501' || /^TC\d{3}$/.test(code);
 }
 
 async function inRolledBack<T>(client: pg.Client, settings: Readonly<Record<string, string>>, fn: () => Promise<T>): Promise<T> {

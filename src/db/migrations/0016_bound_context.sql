@@ -99,10 +99,13 @@ begin
 end
 $$;
 
--- For read-only checks (STABLE callers): raises TC030 if this transaction
--- is bound and the settings have moved since; never binds.
+-- For checks by readers (the policies' helpers): raises TC030 if this
+-- transaction is bound and the settings have moved since; never binds.
+-- VOLATILE, so it reads with a fresh snapshot: a binding written by this
+-- very statement's BEFORE STATEMENT trigger is invisible to the statement's
+-- own snapshot, which a STABLE function would use.
 create function app.check_bound_context() returns void
-language plpgsql stable security definer set search_path = pg_catalog, pg_temp
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_xact xid8 := pg_catalog.pg_current_xact_id_if_assigned();
@@ -130,6 +133,27 @@ begin
   return null;
 end
 $$;
+
+-- The readers of the settings that policies use check the binding too: a
+-- statement cannot bind as one actor (its first row's triggers) and pass
+-- row-level security as another (a set_config() in its FROM list), then
+-- switch back before the rows' triggers compare. Read-only transactions,
+-- which bind nothing, read the settings as before. PARALLEL RESTRICTED: the
+-- check reads a table, so it runs in the leader.
+create or replace function app.current_user_id() returns uuid
+language sql stable parallel restricted
+set search_path = pg_catalog, pg_temp
+as $$ select nullif(pg_catalog.current_setting('app.user_id', true), '')::uuid from (select app.check_bound_context()) bound $$;
+
+create or replace function app.current_user_org_id() returns uuid
+language sql stable parallel restricted
+set search_path = pg_catalog, pg_temp
+as $$ select nullif(pg_catalog.current_setting('app.user_org_id', true), '')::uuid from (select app.check_bound_context()) bound $$;
+
+create or replace function app.current_operator_session_id() returns uuid
+language sql stable parallel restricted
+set search_path = pg_catalog, pg_temp
+as $$ select nullif(pg_catalog.current_setting('app.operator_session', true), '')::uuid from (select app.check_bound_context()) bound $$;
 
 -- Refuses (TC005) unless the caller's open operator session covers the
 -- organisation, and the context is still the one the transaction bound.
@@ -366,9 +390,10 @@ $$;
 create trigger organisations_kind_guard before insert or update of kind on organisations
   for each row execute function app.guard_organisation_kind();
 
--- Continuous access: this grant and every grant of the same user, role and
--- site that ran, runs or may run (pending) within the policy's maximum of
--- it, revoked ones for the time they ran. Denied grants never ran.
+-- Continuous access: this grant and every grant of the same user at the
+-- same site, in any role (rotating office, senco, teacher is one run of
+-- access), that ran, runs or may run (pending) within the policy's maximum
+-- of it, revoked ones for the time they ran. Denied grants never ran.
 create or replace function app.continuous_access_start(p_org uuid, p_site uuid, p_user_org uuid, p_user uuid, p_role text,
   p_starts timestamptz, p_expires timestamptz) returns timestamptz
 language plpgsql stable security definer set search_path = pg_catalog, pg_temp
@@ -384,7 +409,7 @@ begin
     select least(v_start, pg_catalog.min(ra.starts_at)) into v_start
     from public.role_assignments ra
     where ra.org_id = p_org and ra.site_id is not distinct from p_site and ra.user_org_id = p_user_org and ra.user_id = p_user
-      and ra.role = p_role and ra.approval_state in ('not_required', 'approved', 'pending')
+      and ra.expires_at is not null and ra.approval_state in ('not_required', 'approved', 'pending')
       and ra.starts_at < coalesce(ra.revoked_at, 'infinity')
       and ra.starts_at < p_expires
       and least(coalesce(ra.expires_at, 'infinity'), coalesce(ra.revoked_at, 'infinity')) >= v_start - greatest(v_window, interval '1 minute');
@@ -646,6 +671,100 @@ begin
 end
 $$;
 
+-- The probe itself, rebinding as it switches persona (the policies' readers
+-- check the binding, above).
+create or replace function app.doctor_probe(p_org uuid, p_site uuid, p_tables text[])
+returns table (persona text, table_name text, probe text, method text, outcome text, detail text)
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_site_user uuid := pg_catalog.gen_random_uuid();
+  v_org_user uuid := pg_catalog.gen_random_uuid();
+  v_group uuid := pg_catalog.gen_random_uuid();
+  v_child uuid;
+  v_session text := coalesce(nullif(pg_catalog.current_setting('app.operator_session', true), ''), '');
+  v_rows jsonb := '{}';
+  v_row jsonb;
+  v_out jsonb := '[]';
+  t text;
+  n bigint;
+  v_foreign text;
+  v_persona record;
+begin
+  perform app.require_operator_org(p_org);
+  if (select pg_catalog.cardinality(app.operator_org_ids())) <> 1 then
+    raise exception 'doctor_probe: open the operator session for the probed organisation only' using errcode = '22023';
+  end if;
+  if not exists (select 1 from public.sites s where s.org_id = p_org and s.site_id = p_site) then
+    raise exception 'doctor_probe: no such site' using errcode = '22023';
+  end if;
+  begin
+    -- Rows to aim at: one of another organisation per table, else of another site.
+    foreach t in array p_tables loop
+      execute pg_catalog.format('select pg_catalog.to_jsonb(x) from public.%I x where x.org_id <> $1 limit 1', t) into v_row using p_org;
+      if v_row is null and exists (select 1 from pg_catalog.pg_attribute a where a.attrelid = pg_catalog.format('public.%I', t)::regclass and a.attname = 'site_id') then
+        execute pg_catalog.format('select pg_catalog.to_jsonb(x) from public.%I x where x.org_id = $1 and x.site_id is not null and x.site_id <> $2 limit 1', t)
+          into v_row using p_org, p_site;
+      end if;
+      if v_row is not null then v_rows := v_rows || pg_catalog.jsonb_build_object(t, v_row); end if;
+      -- Tables with nothing of another tenant in them cannot be probed.
+      execute pg_catalog.format('select count(*) from (select 1 from public.%I where %s limit 1) x', t,
+        app.probe_foreign(p_org, p_site, pg_catalog.format('public.%I', t)::regclass)) into n;
+      if n = 0 then
+        v_out := v_out || pg_catalog.jsonb_build_object('persona', 'all', 'table_name', t, 'probe', 'all', 'method', 'data', 'outcome', 'untestable', 'detail', 'no rows of another tenant');
+      end if;
+    end loop;
+
+    -- The synthetic people.
+    select c.id into v_child from public.children c where c.org_id = p_org and c.site_id = p_site order by c.id limit 1;
+    insert into public.users (org_id, site_id, id, kind, email, full_name) values
+      (p_org, p_site, v_site_user, 'staff', 'doctor-probe-' || v_site_user || '@invalid.example', 'trustctl doctor probe (site)'),
+      (p_org, null, v_org_user, 'staff', 'doctor-probe-' || v_org_user || '@invalid.example', 'trustctl doctor probe (organisation)');
+    insert into public.role_assignments (org_id, site_id, user_org_id, user_id, role, reason)
+    select p_org, p_site, p_org, v_site_user, r, 'trustctl doctor live probe (undone)'
+    from pg_catalog.unnest(array['site_admin', 'teacher', 'senco', 'safeguarding_lead', 'office', 'guardian']) r
+    union all select p_org, null, p_org, v_org_user, r, 'trustctl doctor live probe (undone)'
+    from pg_catalog.unnest(array['org_admin', 'safeguarding_lead']) r;
+    if v_child is not null then
+      insert into public.groups (org_id, site_id, id, name, kind) values (p_org, p_site, v_group, 'trustctl doctor probe', 'class');
+      insert into public.group_memberships (org_id, site_id, group_id, staff_id, role) values (p_org, p_site, v_group, v_site_user, 'teacher');
+      insert into public.group_memberships (org_id, site_id, group_id, child_id, role) values (p_org, p_site, v_group, v_child, 'member');
+      insert into public.guardianships (org_id, site_id, child_id, guardian_id, relationship) values (p_org, p_site, v_child, v_site_user, 'carer');
+    end if;
+
+    for v_persona in select * from (values
+        ('site user', v_site_user, p_site),
+        ('organisation admin', v_org_user, null::uuid)) x(name, id, site) loop
+      select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r) || pg_catalog.jsonb_build_object('persona', v_persona.name, 'method', 'statement')), '[]') || v_out
+        into v_out from app.doctor_probe_as_user(p_org, v_persona.id, p_org, v_persona.site, p_tables, v_rows) r;
+      perform pg_catalog.set_config('app.user_org_id', p_org::text, true);
+      perform pg_catalog.set_config('app.user_id', v_persona.id::text, true);
+      perform app.rebind_context_for_probe();
+      select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r) || pg_catalog.jsonb_build_object('persona', v_persona.name, 'method', 'policy')), '[]') || v_out
+        into v_out from app.doctor_policy_reach('app_user', p_org, v_persona.site, p_tables) r;
+    end loop;
+    perform pg_catalog.set_config('app.user_org_id', '', true);
+    perform pg_catalog.set_config('app.user_id', '', true);
+
+    for v_persona in select * from (values
+        ('operator without a session', '', null::uuid),
+        ('operator with a made-up session id', pg_catalog.gen_random_uuid()::text, null::uuid),
+        ('operator in a session for this organisation only', v_session, p_org)) x(name, session, org) loop
+      perform pg_catalog.set_config('app.operator_session', v_persona.session, true);
+      perform app.rebind_context_for_probe();
+      select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r) || pg_catalog.jsonb_build_object('persona', v_persona.name, 'method', 'policy')), '[]') || v_out
+        into v_out from app.doctor_policy_reach('trustctl_operator', v_persona.org, null, p_tables) r;
+    end loop;
+    raise exception 'doctor_probe undoes its own changes' using errcode = 'TCP01';
+  exception when sqlstate 'TCP01' then
+    null;
+  end;
+  return query select x.persona, x.table_name, x.probe, x.method, x.outcome, x.detail
+    from pg_catalog.jsonb_to_recordset(v_out) as x(persona text, table_name text, probe text, method text, outcome text, detail text)
+    order by 1, 2, 3, 4;
+end
+$$;
+
 -- Reviewed definer functions (docs/doctor.md#definer-bypasses-rls).
 select app.record_reviewed_definer(x.f::regprocedure, x.why) from (values
   ('app.bind_context()', 'binds the caller''s own settings for its own transaction, or refuses if they moved'),
@@ -657,7 +776,8 @@ select app.record_reviewed_definer(x.f::regprocedure, x.why) from (values
   ('app.is_support_user(uuid, uuid)', 'whether one user is support staff of the pinned platform organisation: no personal data'),
   ('app.support_user_directory()', 'support staff of the pinned platform organisation, for an operator with an open session'),
   ('app.continuous_access_start(uuid, uuid, uuid, uuid, text, timestamptz, timestamptz)', 'one timestamp about one user''s grants in an organisation the caller''s session covers'),
-  ('app.doctor_probe_as_user(uuid, uuid, uuid, uuid, text[], jsonb)', 'internal to app.doctor_probe, inside a block it always undoes')
+  ('app.doctor_probe_as_user(uuid, uuid, uuid, uuid, text[], jsonb)', 'internal to app.doctor_probe, inside a block it always undoes'),
+  ('app.doctor_probe(uuid, uuid, text[])', 'requires an open session covering only that organisation; undoes every change it makes')
 ) x(f, why);
 select app.record_reviewed_definer('app.rebind_context_for_probe()'::regprocedure,
   'only trustctl_probe, inside app.doctor_probe''s block that always rolls back: rebinds the probe''s synthetic user');

@@ -43,6 +43,9 @@ create table app.datamap_rules (
   hold_columns text[] not null default '{}',
   hold_array_columns text[] not null default '{}',
   has_site boolean not null,
+  -- The row's id column, and what anonymising it may do to each column ({"column": "null|redact|generalise_date|pseudonym"}).
+  id_column text not null,
+  anonymise jsonb not null default '{}',
   primary key (schema_name, table_name)
 );
 revoke all on app.datamap_rules from public;
@@ -101,6 +104,31 @@ begin
   end loop;
   if pg_catalog.cardinality(v_parts) = 0 then return 'false'; end if;
   return pg_catalog.format('(t.org_id = %L::uuid and coalesce((%s), false))', p_org, pg_catalog.array_to_string(v_parts, ') or ('));
+end
+$$;
+
+-- SQL over aliases o (a row before an UPDATE) and n (after): n is o with
+-- nothing changed but columns set to their anonymised values, as the data
+-- map anonymises them (src/datamap/anonymise.ts), or left as they were.
+create function app.rule_anonymised_update_sql(r app.datamap_rules) returns text
+language plpgsql stable set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_parts text[] := array[pg_catalog.format('(pg_catalog.to_jsonb(o) - %L::text[]) = (pg_catalog.to_jsonb(n) - %L::text[])',
+    (select coalesce(pg_catalog.array_agg(k), '{}') from pg_catalog.jsonb_object_keys(r.anonymise) k),
+    (select coalesce(pg_catalog.array_agg(k), '{}') from pg_catalog.jsonb_object_keys(r.anonymise) k))];
+  x record;
+begin
+  for x in select * from pg_catalog.jsonb_each_text(r.anonymise) loop
+    v_parts := v_parts || pg_catalog.format('(n.%1$I is not distinct from o.%1$I or %2$s)', x.key,
+      case x.value
+        when 'null' then pg_catalog.format('n.%I is null', x.key)
+        when 'redact' then pg_catalog.format('n.%1$I::text is not distinct from (case when o.%1$I is null then null else ''[redacted]'' end)', x.key)
+        when 'generalise_date' then pg_catalog.format('n.%1$I is not distinct from (pg_catalog.date_trunc(''year'', o.%1$I) + interval ''1 year - 1 day'')::date', x.key)
+        when 'pseudonym' then pg_catalog.format('n.%1$I::text is not distinct from (case when o.%1$I is null then null else app.erasure_pseudonym(o.org_id, o.%2$I) end)', x.key, r.id_column)
+        else 'false' end);
+  end loop;
+  return pg_catalog.array_to_string(v_parts, ' and ');
 end
 $$;
 
@@ -198,6 +226,7 @@ begin
   if b.purpose is distinct from 'retention' or b.purpose_action is distinct from 'archive' then
     raise exception 'archive_rows: only inside a retention batch of an archive run (app.begin_retention_batch)' using errcode = 'TC040';
   end if;
+  perform app.require_operator_org(b.purpose_org);
   select * into strict r from app.datamap_rules d where d.schema_name = 'public' and d.table_name = b.purpose_table;
   select pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' order by a.attnum) into v_cols
     from pg_catalog.pg_attribute a
@@ -271,10 +300,11 @@ begin
       end if;
     end if;
   elsif b.purpose = 'erasure' then
+    -- A statutory period whose clock cannot be read is still running.
     execute pg_catalog.format('select count(*) from old_rows t where not %s %s',
       app.rule_own_sql(r, b.purpose_org, b.purpose_subject),
       case when tg_op = 'DELETE' and r.statutory_clock is not null
-        then pg_catalog.format('or coalesce(%s > pg_catalog.transaction_timestamp(), false)', app.rule_clock_sql(r.statutory_clock))
+        then pg_catalog.format('or coalesce(%s > pg_catalog.transaction_timestamp(), true)', app.rule_clock_sql(r.statutory_clock))
         else '' end) into n;
     if n > 0 then
       v_bad := pg_catalog.format('%s row(s) are not the erased person''s, or are kept by a statutory rule', n);
@@ -289,6 +319,15 @@ begin
   else
     v_bad := 'no purpose';
   end if;
+  -- Whatever the purpose, an UPDATE only anonymises, as the data map says:
+  -- no other column changes, and no person, date or clock moves elsewhere.
+  if v_bad is null and tg_op = 'UPDATE' then
+    execute pg_catalog.format('select count(*) from new_rows n where not exists (select 1 from old_rows o'
+      ' where o.org_id = n.org_id and o.%1$I = n.%1$I and %2$s)', r.id_column, app.rule_anonymised_update_sql(r)) into n;
+    if n > 0 then
+      v_bad := pg_catalog.format('%s row(s) changed other than by anonymising them as the data map says', n);
+    end if;
+  end if;
   if v_bad is not null then
     raise exception 'an operator changes personal data only through trustctl (retention sweep, dsar erase, archive export): %', v_bad
       using errcode = 'TC040';
@@ -297,32 +336,65 @@ begin
 end
 $$;
 
--- Holds are released with a reason, never deleted or moved; a request's
--- identity never changes after it is recorded; the erasure ledger keeps
--- what was done (only pending media removals and delivery are updated).
+-- History the database writes itself, whoever inserts: holds are created
+-- active and released once, with a reason, at the moment of the release,
+-- never deleted or moved; a request's identity never changes after it is
+-- recorded; an erasure ledger row is written only under an erasure purpose
+-- for its person, and changes only in its pending media removals, its seal
+-- (once) and the certificate's delivery. Every operator session column is
+-- stamped with the transaction's bound session, never taken from the row.
 create function app.guard_history_columns() returns trigger
 language plpgsql set search_path = pg_catalog, pg_temp
 as $$
+declare
+  v_operator boolean := pg_catalog.pg_has_role(current_user, 'trustctl_operator', 'MEMBER');
+  b app.context_bindings;
+  v_session uuid;
 begin
   if exists (select 1 from pg_catalog.pg_roles x where x.rolname = current_user and x.rolsuper) then
     return case when tg_op = 'DELETE' then old else new end;
   end if;
+  if v_operator and tg_op <> 'DELETE' then
+    b := app.bind_context();
+    v_session := case when b.session_ok then b.operator_session end;
+  end if;
   if tg_table_name = 'legal_holds' then
     if tg_op = 'DELETE' then
       raise exception 'legal holds are released (trustctl hold release), never deleted' using errcode = 'TC041';
+    elsif tg_op = 'INSERT' then
+      if (new.released_at, new.released_by_session, new.release_reason) is distinct from (null, null, null) then
+        raise exception 'a legal hold is created active; release it afterwards' using errcode = 'TC041';
+      end if;
+      new.created_at := pg_catalog.statement_timestamp();
+      if v_operator then new.created_by_session := v_session; end if;
+    else
+      if (new.org_id, new.site_id, new.id, new.subject_id, new.category, new.reason, new.created_at, new.created_by_session)
+         is distinct from (old.org_id, old.site_id, old.id, old.subject_id, old.category, old.reason, old.created_at, old.created_by_session)
+         or (old.released_at is not null and row(new.*) is distinct from row(old.*))
+         or (new.released_at is null and (new.released_by_session, new.release_reason) is distinct from (old.released_by_session, old.release_reason)) then
+        raise exception 'a legal hold can only be released, once' using errcode = 'TC041';
+      end if;
+      if old.released_at is null and new.released_at is not null then
+        new.released_at := pg_catalog.statement_timestamp();
+        if v_operator then new.released_by_session := v_session; end if;
+      end if;
     end if;
-    if (new.org_id, new.site_id, new.id, new.subject_id, new.category, new.reason, new.created_at, new.created_by_session)
-       is distinct from (old.org_id, old.site_id, old.id, old.subject_id, old.category, old.reason, old.created_at, old.created_by_session)
-       or (old.released_at is not null and row(new.*) is distinct from row(old.*)) then
-      raise exception 'a legal hold can only be released, once' using errcode = 'TC041';
-    end if;
-  elsif tg_table_name = 'dsar_requests' and tg_op = 'UPDATE' then
-    if (new.org_id, new.id, new.reference, new.kind, new.subject_type, new.subject_id, new.received_on, new.created_at, new.created_by_session)
+  elsif tg_table_name = 'dsar_requests' then
+    if tg_op = 'INSERT' then
+      if v_operator then new.created_by_session := v_session; end if;
+    elsif (new.org_id, new.id, new.reference, new.kind, new.subject_type, new.subject_id, new.received_on, new.created_at, new.created_by_session)
        is distinct from (old.org_id, old.id, old.reference, old.kind, old.subject_type, old.subject_id, old.received_on, old.created_at, old.created_by_session) then
       raise exception 'a request''s reference, kind, person and receipt date never change: record a new request' using errcode = 'TC044';
     end if;
-  elsif tg_table_name = 'erasures' and tg_op = 'UPDATE' then
-    if (new.org_id, new.site_id, new.id, new.request_id, new.subject_id, new.subject_type, new.erased_at, new.operator_session_id,
+  elsif tg_table_name = 'erasures' then
+    if tg_op = 'INSERT' then
+      if v_operator then
+        if b.purpose is distinct from 'erasure' or b.purpose_org is distinct from new.org_id or b.purpose_subject is distinct from new.subject_id then
+          raise exception 'an erasure is recorded only by the erasure itself (app.begin_erasure for this person)' using errcode = 'TC044';
+        end if;
+        new.operator_session_id := v_session;
+      end if;
+    elsif (new.org_id, new.site_id, new.id, new.request_id, new.subject_id, new.subject_type, new.erased_at, new.operator_session_id,
         new.counts, new.certificate_sha256, new.request_reference)
        is distinct from (old.org_id, old.site_id, old.id, old.request_id, old.subject_id, old.subject_type, old.erased_at, old.operator_session_id,
         old.counts, old.certificate_sha256, old.request_reference)
@@ -331,6 +403,10 @@ begin
       raise exception 'the erasure ledger records what was done: only its pending media removals, its seal (once) and the certificate''s delivery change'
         using errcode = 'TC045';
     end if;
+  elsif tg_table_name = 'retention_runs' then
+    if v_operator then new.operator_session_id := v_session; end if;
+  elsif tg_table_name = 'retention_policies' then
+    if v_operator then new.set_by_session := v_session; end if;
   end if;
   return case when tg_op = 'DELETE' then old else new end;
 end
@@ -346,14 +422,16 @@ alter function app.guard_history_columns() owner to trustctl_owner;
 alter function app.rule_clock_sql(text) owner to trustctl_owner;
 alter function app.rule_held_sql(app.datamap_rules) owner to trustctl_owner;
 alter function app.rule_own_sql(app.datamap_rules, uuid, uuid) owner to trustctl_owner;
+alter function app.rule_anonymised_update_sql(app.datamap_rules) owner to trustctl_owner;
 revoke all on function app.set_purpose(text, uuid, uuid, text, uuid, text, timestamptz, uuid), app.begin_retention_batch(uuid),
   app.begin_erasure(uuid, text, uuid), app.begin_archive_purge(uuid), app.archive_rows(uuid[]),
   app.guard_operator_change(), app.guard_history_columns(), app.rule_clock_sql(text),
-  app.rule_held_sql(app.datamap_rules), app.rule_own_sql(app.datamap_rules, uuid, uuid) from public;
+  app.rule_held_sql(app.datamap_rules), app.rule_own_sql(app.datamap_rules, uuid, uuid),
+  app.rule_anonymised_update_sql(app.datamap_rules) from public;
 grant execute on function app.begin_retention_batch(uuid), app.begin_erasure(uuid, text, uuid),
   app.begin_archive_purge(uuid), app.archive_rows(uuid[]) to trustctl_operator;
 grant execute on function app.rule_clock_sql(text), app.rule_held_sql(app.datamap_rules),
-  app.rule_own_sql(app.datamap_rules, uuid, uuid) to trustctl_operator, trustctl_definer;
+  app.rule_own_sql(app.datamap_rules, uuid, uuid), app.rule_anonymised_update_sql(app.datamap_rules) to trustctl_operator, trustctl_definer;
 grant execute on function app.guard_operator_change(), app.guard_history_columns() to trustctl_owner;
 grant update on app.context_bindings to trustctl_definer;
 
@@ -396,17 +474,21 @@ begin
     execute format('create trigger operator_guard_delete after delete on %s referencing old table as old_rows '
                    'for each statement execute function app.guard_operator_change()', t.rel);
     if t.nspname = 'public' and t.relname not in ('legal_holds', 'dsar_requests', 'erasures', 'retention_runs') then
-      execute format('create trigger operator_guard_update after update on %s referencing old table as old_rows '
+      execute format('create trigger operator_guard_update after update on %s referencing old table as old_rows new table as new_rows '
                      'for each statement execute function app.guard_operator_change()', t.rel);
     end if;
   end loop;
 end
 $$;
-create trigger legal_holds_history before update or delete on legal_holds
+create trigger legal_holds_history before insert or update or delete on legal_holds
   for each row execute function app.guard_history_columns();
-create trigger dsar_requests_history before update on dsar_requests
+create trigger dsar_requests_history before insert or update on dsar_requests
   for each row execute function app.guard_history_columns();
-create trigger erasures_history before update on erasures
+create trigger erasures_history before insert or update on erasures
+  for each row execute function app.guard_history_columns();
+create trigger retention_runs_history before insert or update on retention_runs
+  for each row execute function app.guard_history_columns();
+create trigger retention_policies_history before insert or update on retention_policies
   for each row execute function app.guard_history_columns();
 reset role;
 

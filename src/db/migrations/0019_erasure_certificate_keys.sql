@@ -99,7 +99,8 @@ create function app.erasure_certificate_seal(p_org uuid, p_erasure uuid) returns
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_session uuid := (app.bind_context()).operator_session;
+  b app.context_bindings := app.bind_context();
+  v_session uuid := b.operator_session;
   v_row public.erasures%rowtype;
   v_json text;
   v_cert jsonb;
@@ -109,6 +110,11 @@ begin
   select e.* into v_row from public.erasures e where e.org_id = p_org and e.id = p_erasure;
   if not found then
     raise exception 'no erasure % in organisation %', p_erasure, p_org using errcode = 'TC046';
+  end if;
+  -- Only the erasure this transaction is carrying out (migration 0017): not a
+  -- ledger row written for a person the transaction had no purpose to erase.
+  if b.purpose is distinct from 'erasure' or b.purpose_org is distinct from p_org or b.purpose_subject is distinct from v_row.subject_id then
+    raise exception 'erasure % is not the erasure this transaction carries out', p_erasure using errcode = 'TC046';
   end if;
   if v_row.operator_session_id is distinct from v_session then
     raise exception 'erasure % was not recorded by this operator session', p_erasure using errcode = 'TC046';
