@@ -81,6 +81,7 @@ export const refusalSqlStates: ReadonlySet<string> = new Set([
   'TC044', // no open erasure request for the person; a request's identity never changes
   'TC045', // the erasure ledger changes only in its pending media removals and delivery
   'TC046', // an erasure certificate cannot be sealed (not this session's erasure, no erasure request)
+  'TC047', // a retention policy its author changed in the last 24 hours: another operator applies it
 ]);
 
 /** Maps any thrown value to the documented exit code. */

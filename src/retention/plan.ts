@@ -50,6 +50,11 @@ export interface PolicyScope {
   readonly action: RetentionAction;
   /** The site's own policy, rather than the organisation's. */
   readonly own: boolean;
+  /**
+   * The connected operator set or changed this policy in the last 24 hours:
+   * another operator applies it, or it waits (the database refuses, TC047).
+   */
+  readonly changedByYouRecently: boolean;
 }
 
 /**
@@ -60,8 +65,10 @@ export interface PolicyScope {
  * policy (which a sweep then refuses).
  */
 export async function policyScopes(trx: Trx, orgIds: readonly string[], categories?: readonly string[]): Promise<PolicyScope[]> {
-  const policies = await sql<{ org_id: string; org: string; site_id: string | null; category: string; keep_for: string; keep_text: string; clock: string; action: RetentionAction }>`
-    select p.org_id, o.slug as org, p.site_id, p.category, p.keep_for::text as keep_for, ${keepForText(sql.ref('p.keep_for'))} as keep_text, p.clock, p.action
+  const policies = await sql<{ org_id: string; org: string; site_id: string | null; category: string; keep_for: string; keep_text: string; clock: string; action: RetentionAction; mine_recent: boolean }>`
+    select p.org_id, o.slug as org, p.site_id, p.category, p.keep_for::text as keep_for, ${keepForText(sql.ref('p.keep_for'))} as keep_text, p.clock, p.action,
+      p.updated_at > statement_timestamp() - interval '24 hours'
+        and exists (select 1 from public.operator_sessions s where s.id = p.set_by_session and s.db_user = session_user) as mine_recent
     from public.retention_policies p join public.organisations o on o.org_id = p.org_id
     where p.org_id = any (${[...orgIds]}::uuid[])`.execute(trx);
   const sites = await sql<{ org_id: string; site_id: string; slug: string }>`
@@ -96,6 +103,7 @@ export async function policyScopes(trx: Trx, orgIds: readonly string[], categori
             keepForText: policy.keep_text,
             action: policy.action,
             own: own !== undefined,
+            changedByYouRecently: policy.mine_recent,
           });
         }
       }

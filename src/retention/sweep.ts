@@ -57,7 +57,8 @@ interface Unit {
 async function units(trx: Trx, orgId: string, categories?: readonly string[]): Promise<Array<Unit | (Omit<Unit, 'action' | 'table'> & { table: CategoryTable; skip: string })>> {
   return (await policyScopes(trx, [orgId], categories)).map((p) => {
     const common = { siteId: p.siteId, siteSlug: p.siteSlug, category: p.category, table: p.table, keepFor: p.keepFor };
-    const skip = sweepRefusal(p.category, p.action, p.own);
+    const skip = sweepRefusal(p.category, p.action, p.own) ??
+      (p.changedByYouRecently ? 'you set or changed this policy less than 24 hours ago: another operator sweeps under it, or it waits (docs/retention.md)' : null);
     return skip ? { ...common, skip } : { ...common, action: p.action };
   });
 }

@@ -195,6 +195,24 @@ describe('pruning the audit trail obeys holds and the retention period', () => {
     expect(await countAs(db, `select count(*) from audit_anchors where org_id = $1`, [OAK])).toBe(0);
   });
 
+  it('an operator who just shortened the policy cannot prune under it, in one transaction or the next', async () => {
+    const before = await events();
+    // One transaction: set a 0-day audit_events policy, then prune (found by the red team).
+    const oneShot = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => {
+      await q(`update retention_policies set keep_for = '0 days' where org_id = $1 and category = 'audit_events'`, [OAK]);
+      return sqlstate(q(`select app.audit_prune($1, $2)`, [OAK, seq]));
+    }, { commit: true });
+    expect(oneShot).toBe('TC047');
+    // Committed, then pruned by the same operator: still refused; the policy stays 7 years (the transaction rolled back).
+    await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], (q) =>
+      q(`update retention_policies set keep_for = '0 days' where org_id = $1 and category = 'audit_events'`, [OAK]), { commit: true });
+    expect(await prune(seq)).toBe('TC047');
+    expect(await events()).toBeGreaterThanOrEqual(before);
+    expect(await countAs(db, `select count(*) from audit_anchors where org_id = $1`, [OAK])).toBe(0);
+    // As the superuser had set it: no author among the operators.
+    await db.admin.query(`update retention_policies set keep_for = '7 years', set_by_session = null where org_id = $1 and category = 'audit_events'`, [OAK]);
+  });
+
   it('under a legal hold on the trail, nothing is pruned; released, it is', async () => {
     await db.admin.query(`update retention_policies set keep_for = '0 days' where org_id = $1 and category = 'audit_events'`, [OAK]);
     // The demo's own holds (a child's records) cover their events in the trail too: released here, so only this hold decides.

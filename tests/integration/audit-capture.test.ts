@@ -123,7 +123,8 @@ describe('capture', () => {
     await erasureRequest('ER-CAPTURE-1', 'child', child);
     const res = await db.inTransaction('trustctl_test_op', { 'app.operator_session': session }, async (c) => {
       await c.query(`select app.begin_erasure($1, 'ER-CAPTURE-1', $2)`, [OAK, child]);
-      return c.query(`update children set preferred_name = 'Bee' where id = $1`, [child]);
+      // What erasure does to a preferred name (an operator's UPDATE may only anonymise, migration 0017).
+      return c.query(`update children set preferred_name = null where id = $1`, [child]);
     }, { commit: true });
     expect(res.rowCount).toBe(1);
     const ev = await db.admin.query(

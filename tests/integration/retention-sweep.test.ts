@@ -253,7 +253,16 @@ describe('the audit_events category', () => {
     const sealedBefore = (await db.admin.query(`select max(chain_seq)::int as n from audit_chain where org_id = $1`, [ACORNS])).rows[0].n;
     const before = await events();
     await db.admin.query(`delete from retention_policies where org_id = $1`, [ACORNS]);
-    expect((await op(['retention', 'policy', 'set', '--org', 'little-acorns', '--category', 'audit_events', '--keep', '0d', '--action', 'delete'])).code).toBe(0);
+    const setPolicy = ['retention', 'policy', 'set', '--org', 'little-acorns', '--category', 'audit_events', '--keep', '0d', '--action', 'delete'];
+    expect((await op(setPolicy)).code).toBe(0);
+    // The operator who just set the policy does not apply it: another operator does, or it waits 24 hours.
+    const own = await op(['--yes', 'retention', 'sweep', '--org', 'little-acorns', '--category', 'audit_events']);
+    expect(own.code).toBe(0);
+    expect(JSON.parse(own.stdout)[0]).toMatchObject({ status: 'skipped', swept: 0, note: expect.stringMatching(/less than 24 hours ago/) });
+    expect(await events()).toBeGreaterThanOrEqual(before);
+    // A second operator sets it; the first applies it.
+    const op2 = await runCli(['--database-url', db.url('trustctl_test_op2'), '--json', '--reason', 'retention test', ...setPolicy]);
+    expect(op2.code, op2.stderr).toBe(0);
     // A hold that could cover audit events stops pruning.
     const hold = JSON.parse((await op(['hold', 'add', '--org', 'little-acorns', '--category', 'audit_events'])).stdout);
     const held = await op(['--yes', 'retention', 'sweep', '--org', 'little-acorns', '--category', 'audit_events']);

@@ -278,6 +278,23 @@ begin
 end
 $$;
 
+-- A retention policy its author changed in the last 24 hours is applied by
+-- another operator, or after those 24 hours: one operator cannot shorten a
+-- period and sweep (or prune) under it at once, and the change stands in the
+-- audit trail before anything is removed under it. (Access policies have the
+-- same rule for grants, migration 0011.)
+create function app.check_policy_author(p_set_by_session uuid, p_updated_at timestamptz) returns void
+language plpgsql stable security definer set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if p_updated_at > pg_catalog.statement_timestamp() - interval '24 hours'
+     and exists (select 1 from public.operator_sessions s where s.id = p_set_by_session and s.db_user = session_user) then
+    raise exception 'you set or changed this retention policy less than 24 hours ago: another operator applies it, or wait until %',
+      (p_updated_at + interval '24 hours')::timestamptz(0) using errcode = 'TC047';
+  end if;
+end
+$$;
+
 -- Pruning the trail obeys what the CLI obeys: the organisation's
 -- audit_events policy (delete) must say every event in the prefix is past
 -- its time, and no active legal hold may cover any of them.
@@ -291,6 +308,7 @@ declare
   v_ids bigint[];
   v_n bigint;
   v_keep interval;
+  v_policy public.retention_policies;
   v_newest timestamptz;
 begin
   perform app.require_operator_org(p_org_id);
@@ -305,12 +323,14 @@ begin
     raise exception 'audit_prune: % is not a checkpoint of organisation %; prune only at a checkpoint',
       p_through_seq, p_org_id using errcode = 'TC011';
   end if;
-  select p.keep_for into v_keep from public.retention_policies p
+  select * into v_policy from public.retention_policies p
    where p.org_id = p_org_id and p.site_id is null and p.category = 'audit_events' and p.action = 'delete';
-  if v_keep is null then
+  if not found then
     raise exception 'audit_prune: organisation % has no audit_events retention policy that deletes', p_org_id
       using errcode = 'TC014', hint = 'Set one with: trustctl retention policy set --category audit_events --action delete';
   end if;
+  perform app.check_policy_author(v_policy.set_by_session, v_policy.updated_at);
+  v_keep := v_policy.keep_for;
   select pg_catalog.max(e.occurred_at) into v_newest
     from public.audit_chain c join public.audit_events e on e.org_id = c.org_id and e.id = c.event_id
    where c.org_id = p_org_id and c.chain_seq <= p_through_seq;
@@ -424,6 +444,8 @@ alter function app.check_bound_context() owner to trustctl_definer;
 alter function app.bind_statement_context() owner to trustctl_definer;
 alter function app.append_operator_event(uuid, uuid, text, text, text, uuid[], text, jsonb) owner to trustctl_definer;
 alter function app.platform_org_id() owner to trustctl_definer;
+alter function app.check_policy_author(uuid, timestamptz) owner to trustctl_definer;
+revoke all on function app.check_policy_author(uuid, timestamptz) from public;
 alter function app.guard_organisation_kind() owner to trustctl_owner;
 revoke all on function app.bind_context(), app.check_bound_context(), app.bind_statement_context(),
   app.append_operator_event(uuid, uuid, text, text, text, uuid[], text, jsonb), app.platform_org_id(),

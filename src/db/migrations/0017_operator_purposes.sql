@@ -179,6 +179,7 @@ begin
      or v_run.cutoff > pg_catalog.statement_timestamp() - v_policy.keep_for then
     raise exception 'retention run %: the policy in force does not allow its cut-off or action', p_run using errcode = 'TC043';
   end if;
+  perform app.check_policy_author(v_policy.set_by_session, v_policy.updated_at);
   if not exists (select 1 from app.datamap_rules d where d.schema_name = 'public' and d.table_name = v_run.table_name
                  and d.category = v_run.category) then
     raise exception 'retention run %: % is not a table of category %', p_run, v_run.table_name, v_run.category using errcode = 'TC043';
@@ -406,7 +407,10 @@ begin
   elsif tg_table_name = 'retention_runs' then
     if v_operator then new.operator_session_id := v_session; end if;
   elsif tg_table_name = 'retention_policies' then
-    if v_operator then new.set_by_session := v_session; end if;
+    if v_operator then
+      new.set_by_session := v_session;
+      new.updated_at := pg_catalog.statement_timestamp();
+    end if;
   end if;
   return case when tg_op = 'DELETE' then old else new end;
 end
