@@ -22,6 +22,7 @@ import { clockSql, heldSql } from '../retention/categories.js';
 import { resolveRequestSubject, type RequestSubjectQuery } from './export.js';
 import type { DsarSubject, OrganisationRef, SubjectType } from './subject.js';
 import { KEPT_REASONS, type KeptReason } from './erasure-record.js';
+import { mediaKeyProblem } from './media.js';
 
 /** Version 2: sealed with the organisation's certificate key (migration 0019). */
 export const CERTIFICATE_FORMAT = 'trustctl-erasure-certificate/2';
@@ -470,12 +471,9 @@ async function removalRefusal(
   item: { sha256: string; key: string },
   named: ReadonlySet<string>,
 ): Promise<string | null> {
-  const segments = item.key.split('/');
-  if (segments[0] !== orgId || segments.some((s) => s === '' || s === '.' || s === '..') || item.key.includes('\\')) {
-    return 'storage key is not a path inside the organisation’s part of the media store';
-  }
+  const problem = mediaKeyProblem(orgId, root, item.key);
+  if (problem) return problem;
   const path = resolve(root, item.key);
-  if (!path.startsWith(root + sep)) return 'storage key points outside the media store';
   if (named.has(item.key)) return 'a media record still names this file';
   let content: Buffer;
   try {

@@ -7,7 +7,7 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, link, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, extname, join, resolve, sep } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
@@ -37,6 +37,7 @@ import { erasuresOf, keptReasonText } from './erasure-record.js';
 import { findDsarRequest, type DsarRequest } from './requests.js';
 import { describeSubject, findOrganisation, findSubjects, type DsarSubject, type OrganisationRef } from './subject.js';
 import { writeZip } from './zip.js';
+import { bundleExtension, mediaKeyProblem } from './media.js';
 import { BUNDLE_FORMAT, DPO_RECORD_FORMAT, MANIFEST_SIGNATURE, signManifest } from './format.js';
 
 export interface ExportInput {
@@ -89,6 +90,14 @@ export interface UnavailableMedia {
   readonly problem: string;
 }
 
+/** A media file carried as .bin because its content type could be active (HTML, SVG, scripts…). */
+export interface NeutralisedMedia {
+  readonly media_id: string;
+  readonly path: string;
+  readonly content_type: string;
+  readonly note: string;
+}
+
 export interface Manifest {
   readonly format: string;
   readonly request: {
@@ -113,6 +122,7 @@ export interface Manifest {
   readonly released: readonly ReleasedEntry[];
   readonly excluded: ReadonlyArray<{ readonly table: string; readonly reason: string }>;
   readonly media_unavailable: readonly UnavailableMedia[];
+  readonly media_neutralised: readonly NeutralisedMedia[];
   /** Earlier erasures of the person, and what of this bundle they kept, with reasons. */
   readonly erasures: readonly ErasureLine[];
 }
@@ -472,37 +482,42 @@ async function writeTableFiles(
 
 /**
  * Copies a child's media files from the store into the bundle, each checked
- * against the SHA-256 recorded at upload; a file that is missing, outside
- * the store or changed is left out and named.
+ * against the SHA-256 recorded at upload. Only keys inside the
+ * organisation's own part of the store are read (whatever storage_key says),
+ * and each file travels under an extension chosen by its content type from a
+ * fixed list (anything else as .bin, named in the manifest). A file that is
+ * missing, elsewhere or changed is left out and named; no server path is
+ * written anywhere.
  */
 async function copyChildMedia(
   trx: AnyTrx,
   from: { readonly orgId: string; readonly childId: string; readonly mediaDir: string; readonly workDir: string; readonly budget: MemoryBudget },
-): Promise<{ copied: Array<{ name: string; file: StoredFile }>; unavailable: UnavailableMedia[] }> {
+): Promise<{ copied: Array<{ name: string; file: StoredFile }>; unavailable: UnavailableMedia[]; neutralised: NeutralisedMedia[] }> {
   const mediaRoot = resolve(from.mediaDir);
   const copied: Array<{ name: string; file: StoredFile }> = [];
   const unavailable: UnavailableMedia[] = [];
+  const neutralised: NeutralisedMedia[] = [];
   const media = trx
     .selectFrom('media_files as t')
-    .select(['t.id', 't.storage_key', 't.sha256'])
+    .select(['t.id', 't.storage_key', 't.sha256', 't.content_type'])
     .where('t.org_id', '=', from.orgId)
     .where('t.child_id', '=', from.childId)
     .orderBy('t.id')
     .stream(200);
-  for await (const m of media as AsyncIterable<{ id: string; storage_key: string; sha256: string }>) {
-    const source = resolve(mediaRoot, m.storage_key);
+  for await (const m of media as AsyncIterable<{ id: string; storage_key: string; sha256: string; content_type: string | null }>) {
     const leaveOut = (problem: string) => unavailable.push({ media_id: m.id, storage_key: m.storage_key, problem });
-    if (!source.startsWith(mediaRoot + sep)) {
-      leaveOut('storage key points outside the media store');
+    const problem = mediaKeyProblem(from.orgId, mediaRoot, m.storage_key);
+    if (problem) {
+      leaveOut(problem);
       continue;
     }
+    const source = resolve(mediaRoot, m.storage_key);
     if (!(await stat(source).then((st) => st.isFile(), () => false))) {
-      leaveOut(`file not found in the media store (${mediaRoot})`);
+      leaveOut('file not found in the media store');
       continue;
     }
-    // Keep a plain extension so the file opens; anything else is dropped.
-    const ext = extname(m.storage_key).toLowerCase();
-    const name = `media/${m.id}${/^\.[a-z0-9]{1,8}$/.test(ext) ? ext : ''}`;
+    const { ext, neutralised: inert } = bundleExtension(m.content_type);
+    const name = `media/${m.id}${ext}`;
     const out = new HashedFileWriter(join(from.workDir, 'files', name), { budget: from.budget });
     await out.pipeFrom(createReadStream(source));
     const file = await out.close();
@@ -510,9 +525,10 @@ async function copyChildMedia(
       leaveOut('file content differs from the SHA-256 recorded at upload');
       continue;
     }
+    if (inert) neutralised.push({ media_id: m.id, path: name, content_type: m.content_type ?? '', note: 'stored as .bin: a bundle carries only types that open inertly under their own extension' });
     copied.push({ name, file });
   }
-  return { copied, unavailable };
+  return { copied, unavailable, neutralised };
 }
 
 /** What names the request and subject of a DSAR job. */
@@ -699,10 +715,12 @@ export async function exportSubjectBundle(
         await Promise.all(closing);
 
         const mediaUnavailable: UnavailableMedia[] = [];
+        const mediaNeutralised: NeutralisedMedia[] = [];
         if (subject.type === 'child') {
           const media = await copyChildMedia(trx, { orgId: org.id, childId: subject.id, mediaDir: input.mediaDir, workDir, budget });
           for (const m of media.copied) keep(m.name, m.file);
           mediaUnavailable.push(...media.unavailable);
+          mediaNeutralised.push(...media.neutralised);
           for (const u of media.unavailable) logger.warn({ media: u.media_id, problem: u.problem }, 'media file left out');
         }
 
@@ -770,6 +788,7 @@ export async function exportSubjectBundle(
           released: releasedEntries,
           excluded: plan.excluded,
           media_unavailable: mediaUnavailable,
+          media_neutralised: mediaNeutralised,
           erasures,
         };
         const manifestFile = new HashedFileWriter(join(workDir, 'files', 'manifest.json'), { budget });
