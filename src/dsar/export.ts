@@ -113,12 +113,6 @@ export interface Manifest {
   readonly tool: { readonly name: string; readonly version: string };
   readonly schema_version: string;
   readonly files: readonly BundleFile[];
-  /**
-   * Whether anything was withheld pending review; which kinds and how many
-   * are in the DPO's record and the audit event, not in the bundle the
-   * requester gets (naming a safeguarding record could tip someone off).
-   */
-  readonly withheld_pending_review: boolean;
   readonly released: readonly ReleasedEntry[];
   readonly excluded: ReadonlyArray<{ readonly table: string; readonly reason: string }>;
   readonly media_unavailable: readonly UnavailableMedia[];
@@ -656,17 +650,23 @@ export async function exportSubjectBundle(
           select transaction_timestamp() as now,
                  (select max(name) from public.trustctl_migrations) as schema`.execute(trx);
         const snapshotAt = snapshot.rows[0]!.now;
+        const released = new Set(input.include);
         // The bundle's as_of is the last recorded change to the subject's
-        // records in this snapshot, so the same data gives the same bytes.
+        // records in this snapshot, so the same data gives the same bytes;
+        // counted only over tables released in full, so that a change to a
+        // withheld record (a new safeguarding concern) moves nothing a parent
+        // can see.
+        const releasedInFull = plan.tables.filter((t) =>
+          (!t.review || released.has(t.review.category)) && (t.by.length === 0 || released.has(t.byReview.category)));
         const lastChange = await sql<{ at: Date | null }>`
           select app.subject_last_change(${org.id}::uuid, ${subject.id}::uuid,
-            ${plan.tables.map((t) => t.map.table)}::text[]) as at`.execute(trx);
-        const asOfDate = lastChange.rows[0]!.at ?? snapshotAt;
+            ${releasedInFull.map((t) => t.map.table)}::text[]) as at`.execute(trx);
+        // Nothing recorded: the start of the day of the snapshot, not its exact time.
+        const asOfDate = lastChange.rows[0]!.at ?? new Date(Date.UTC(snapshotAt.getUTCFullYear(), snapshotAt.getUTCMonth(), snapshotAt.getUTCDate()));
         const asOfBasis = lastChange.rows[0]!.at
-          ? 'last recorded change to the subject’s records in the export’s snapshot'
-          : 'no recorded change to the subject’s records was found; the time of the export’s snapshot';
+          ? 'last recorded change to the subject’s records of the kinds released in full, in the export’s snapshot'
+          : 'no recorded change to those records was found; the day of the export';
         const asOf = asOfDate.toISOString();
-        const released = new Set(input.include);
         const reviewer = input.reviewer?.trim() ?? '';
 
         await mkdir(join(workDir, 'files', 'data'), { recursive: true });
@@ -745,7 +745,7 @@ export async function exportSubjectBundle(
         const index = new HashedFileWriter(join(workDir, 'files', 'index.html'), { budget });
         await index.write(reportHead(header));
         for (const t of exportedTables) await index.pipeFrom(fragments.get(t.map.table)!.contents());
-        await index.write(withheldSection(withheld));
+        await index.write(withheldSection());
         // After an erasure, the bundle says what was kept of what it shows, and why.
         const shown = new Set(Object.keys(rows));
         const erasures: ErasureLine[] = (await erasuresOf(trxTyped, org.id, subject.id)).map((e) => ({
@@ -784,7 +784,6 @@ export async function exportSubjectBundle(
           tool: { name: 'trustctl', version: input.toolVersion },
           schema_version: snapshot.rows[0]!.schema ?? 'unknown',
           files,
-          withheld_pending_review: withheld.length > 0,
           released: releasedEntries,
           excluded: plan.excluded,
           media_unavailable: mediaUnavailable,

@@ -128,19 +128,20 @@ export interface WithheldLine {
 }
 
 /**
- * What the requester is told about withheld records: that some were
- * withheld and on what grounds, never which kinds or how many. Naming, say,
- * a safeguarding record to a parent could tip off someone it concerns; the
- * DPO's detail is in manifest.json and the audit trail.
+ * What the requester is told about withheld records: the same notice in
+ * every bundle, whether or not anything was withheld, so that nothing a
+ * parent reads depends on a withheld record (naming, or even revealing, a
+ * safeguarding record to a parent could tip off someone it concerns). The
+ * DPO's detail is in the DPO record beside the bundle and the audit trail.
  */
-export function withheldSection(withheld: readonly WithheldLine[]): string {
-  if (withheld.length === 0) return '';
-  return `<h2 id="withheld">Information not included</h2>
-<div class="note"><p>Some information is not included in this response. The Data Protection Act 2018 allows
-information to be withheld where releasing it could cause serious harm, or where it is also about other people and
-it would not be fair to them to release it. Each item is reviewed by our Data Protection Officer.</p>
-<p>If you disagree with a decision to withhold information, you can ask us to review it, or complain to the ICO
-(see below).</p></div>
+export function withheldSection(): string {
+  return `<h2 id="withheld">Information that may not be included</h2>
+<div class="note"><p>The Data Protection Act 2018 allows information to be withheld where releasing it could cause
+serious harm, or where it is also about other people and it would not be fair to them to release it. Our Data
+Protection Officer reviews every such item before deciding. This notice is in every response, whether or not
+anything was withheld from it.</p>
+<p>If you think information is missing, or disagree with a decision to withhold it, you can ask us to review it,
+or complain to the ICO (see below).</p></div>
 `;
 }
 
@@ -235,7 +236,9 @@ JSON and CSV (one file per kind of record); photos and documents are in media/.
 
 manifest.json lists every file with its size and SHA-256 fingerprint. To check
 the files: trustctl dsar verify <this zip>, or compare each file with sha256sum.
-${r.withheld.length === 0 ? '' : '\nSome information is not included; index.html explains why.\n'}
+
+The law allows some information to be withheld; index.html explains when.
+
 Files: ${r.files} (plus manifest.json).
 `;
 }

@@ -3,7 +3,7 @@
 // store, under an extension chosen by content type from a fixed list
 // (anything else as .bin), and no server path anywhere in the bundle.
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -68,7 +68,10 @@ describe('media in a DSAR bundle', () => {
     expect(files.has(`media/${htmlId}.html`)).toBe(false);
     expect(files.get(`media/${htmlId}.bin`)?.toString('utf8')).toBe(html);
     const manifest = JSON.parse(files.get('manifest.json')!.toString('utf8'));
-    expect(manifest.media_neutralised).toEqual([expect.objectContaining({ media_id: htmlId, path: `media/${htmlId}.bin`, content_type: 'text/html' })]);
+    expect(manifest.media_neutralised).toContainEqual(expect.objectContaining({ media_id: htmlId, path: `media/${htmlId}.bin`, content_type: 'text/html' }));
+    // The demo's drawings are SVG, which can carry script too: also .bin.
+    for (const m of manifest.media_neutralised) expect(m.path).toMatch(/^media\/[0-9a-f-]+\.bin$/);
+    expect([...files.keys()].filter((n) => n.startsWith('media/') && !/\.(png|jpg|gif|webp|pdf|txt|mp3|mp4|bin)$/.test(n))).toEqual([]);
     // The other organisation's file is not in the bundle, by either route; the manifest names the refusal.
     for (const [name, content] of files) expect({ name, leaks: content.includes(Buffer.from(secret)) }).toEqual({ name, leaks: false });
     expect(manifest.media_unavailable.map((u: { media_id: string }) => u.media_id).sort()).toEqual([dottedId, foreignId].sort());
@@ -77,5 +80,51 @@ describe('media in a DSAR bundle', () => {
 
     const verify = await runCli(['dsar', 'verify', path]);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+  });
+});
+
+describe('nothing a parent reads depends on a withheld record', () => {
+  const CHILD2 = demoId('child:oak-primary:4');
+  const exportOnce = async (out: string) => {
+    const r = await runCli(['--database-url', db.url('trustctl_test_op'), '--json', 'dsar', 'export', '--org', 'oak-trust', '--subject', CHILD2,
+      '--request', 'SAR-SIDE-1', '--out', out, '--media-dir', mediaDir, '--force']);
+    expect(r.code, r.stderr).toBe(0);
+    return readFile(JSON.parse(r.stdout).path as string);
+  };
+
+  it('a new safeguarding concern and a new sensitive note leave the bundle byte for byte the same', async () => {
+    const open = await runCli(['--database-url', db.url('trustctl_test_op'), 'dsar', 'request', 'open', '--org', 'oak-trust', '--subject', CHILD2, '--request', 'SAR-SIDE-1']);
+    expect(open.code, open.stderr).toBe(0);
+    const out = await mkdtemp(join(work, 'side-'));
+    const before = await exportOnce(out);
+    // The safeguarding lead records a concern, and a sensitive note, about the child: both withheld.
+    const lead = (await db.admin.query(`select user_id from role_assignments where org_id = $1 and site_id = $2 and role = 'safeguarding_lead' limit 1`, [OAK, OAK_PRIMARY])).rows[0].user_id;
+    await db.inTransaction('trustctl_test_app', { 'app.user_id': lead }, async (c) => {
+      await c.query(`insert into safeguarding_concerns (org_id, site_id, child_id, reported_by, category, description, status, occurred_at)
+        values ($1, $2, $3, $4, 'neglect', 'disclosed today', 'open', now())`, [OAK, OAK_PRIMARY, CHILD2, lead]);
+      await c.query(`insert into notes (org_id, site_id, child_id, author_id, kind, body) values ($1, $2, $3, $4, 'sensitive', 'see concern')`,
+        [OAK, OAK_PRIMARY, CHILD2, lead]);
+    }, { commit: true });
+    const after = await exportOnce(out);
+    expect(after.equals(before)).toBe(true);
+  });
+
+  it('every bundle carries the same notice about withheld information, withheld or not', async () => {
+    // A child with nothing to withhold: no concern, no sensitive note.
+    const plain = (await db.admin.query(`select c.id from children c where c.org_id = $1 and c.site_id = $2
+      and not exists (select 1 from safeguarding_concerns s where s.org_id = c.org_id and s.child_id = c.id)
+      and not exists (select 1 from notes n where n.org_id = c.org_id and n.child_id = c.id and n.kind = 'sensitive') order by c.id limit 1`,
+      [OAK, OAK_PRIMARY])).rows[0].id as string;
+    const op = db.url('trustctl_test_op');
+    expect((await runCli(['--database-url', op, 'dsar', 'request', 'open', '--org', 'oak-trust', '--subject', plain, '--request', 'SAR-PLAIN-1'])).code).toBe(0);
+    const out = await mkdtemp(join(work, 'notice-'));
+    const r = await runCli(['--database-url', op, '--json', 'dsar', 'export', '--org', 'oak-trust', '--subject', plain, '--request', 'SAR-PLAIN-1',
+      '--out', out, '--media-dir', mediaDir]);
+    expect(r.code, r.stderr).toBe(0);
+    const files = await readZip(JSON.parse(r.stdout).path as string);
+    const html = files.get('index.html')!.toString('utf8');
+    expect(html).toContain('id="withheld"');
+    expect(html).toContain('whether or not\nanything was withheld');
+    expect(files.get('README.txt')!.toString('utf8')).toContain('The law allows some information to be withheld');
   });
 });
