@@ -2,6 +2,7 @@
 // error classes to the documented exit codes (see src/errors.ts).
 import { Command, CommanderError, Option } from 'commander';
 import { exitCodeFor, ExitCode, hintFor } from './errors.js';
+import { printable } from './io/printable.js';
 import { runInterruptCleanups, runShutdownCleanups } from './lifecycle.js';
 import { registerAuditCommands } from './commands/audit/index.js';
 import { registerDbCommands } from './commands/db/index.js';
@@ -67,8 +68,9 @@ export function buildProgram(): Command {
 function formatError(error: unknown, verbose: boolean): string {
   const message = error instanceof Error ? error.message : String(error);
   const hint = hintFor(error);
-  const line = `trustctl: ${message.split('\n')[0]}${hint ? ` (${hint})` : ''}`;
-  if (verbose && error instanceof Error && error.stack) return `${line}\n${error.stack}`;
+  // Messages can quote the data (a subject's name, a file name): shown printable.
+  const line = `trustctl: ${printable(message.split('\n')[0])}${hint ? ` (${printable(hint)})` : ''}`;
+  if (verbose && error instanceof Error && error.stack) return `${line}\n${error.stack.split('\n').map(printable).join('\n')}`;
   return line;
 }
 

@@ -3,7 +3,9 @@
 // each sealed event against its seal as it goes, with a manifest beside the
 // file (filters, rows, chain range, SHA-256, verification). The CSV holds
 // PostgreSQL's own text forms, so `\copy … FROM … CSV HEADER` into a table of
-// the same shape gives back the same rows.
+// the same shape gives back the same rows. A CSV for people to open in a
+// spreadsheet (forPeople) has formula-like cells escaped instead, and is no
+// longer exact; the manifest's file.cells says which a file is.
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createGzip } from 'node:zlib';
@@ -35,6 +37,11 @@ export interface AuditExportInput {
   readonly format: 'csv' | 'jsonl';
   readonly gzip: boolean;
   readonly out: string;
+  /**
+   * CSV only: put a ' before every cell that starts with = + - @ tab or CR,
+   * so a spreadsheet shows it as text; the file is then not exact.
+   */
+  readonly forPeople?: boolean;
   readonly onProgress?: (rows: number) => void;
 }
 
@@ -42,7 +49,15 @@ export interface AuditExportManifest {
   readonly format: string;
   readonly organisation: { readonly id: string; readonly slug: string };
   readonly filters: AuditExportFilters;
-  readonly file: { readonly name: string; readonly format: 'csv' | 'jsonl'; readonly gzip: boolean; readonly bytes: number; readonly sha256: string };
+  readonly file: {
+    readonly name: string;
+    readonly format: 'csv' | 'jsonl';
+    readonly gzip: boolean;
+    readonly bytes: number;
+    readonly sha256: string;
+    /** 'exact': every value as stored (re-importable, verifiable); 'formulas_escaped': a CSV for people to open in a spreadsheet. */
+    readonly cells: ExportCells;
+  };
   readonly rows: number;
   readonly sealed_rows: number;
   readonly unsealed_rows: number;
@@ -77,6 +92,9 @@ export const EXPORT_COLUMNS = [
   'action', 'target_type', 'target_id', 'subject_ids', 'outcome', 'reason', 'ticket', 'source_ip', 'request_id',
   'context', 'chain_seq', 'prev_hash', 'hash',
 ] as const;
+
+/** Whether an export's values are exact or have spreadsheet formulas escaped (a CSV for people). */
+export type ExportCells = 'exact' | 'formulas_escaped';
 
 type TextRow = Record<(typeof EXPORT_COLUMNS)[number], string | null>;
 
@@ -178,6 +196,10 @@ export async function exportAuditTrail(
   input: AuditExportInput,
   { logger }: { logger: Logger },
 ): Promise<AuditExportResult> {
+  if (input.forPeople && input.format !== 'csv') {
+    throw new RefusedError('--for-people applies to CSV only', 'JSON Lines are for programs and always exact: leave out --for-people');
+  }
+  const cells: ExportCells = input.forPeople ? 'formulas_escaped' : 'exact';
   const partial = join(dirname(input.out), `.${basename(input.out)}.partial`);
   const manifestPath = `${input.out}.manifest.json`;
   const unregister = onInterrupt(() => rm(partial, { force: true }));
@@ -280,7 +302,9 @@ export async function exportAuditTrail(
           }
           if (input.format === 'csv') {
             // An empty string is quoted ("") and NULL left empty, as PostgreSQL's CSV reads them.
-            await emit(stringify(batch.map((r) => EXPORT_COLUMNS.map((c) => r[c])), { quoted_match: /^$/ }));
+            await emit(
+              stringify(batch.map((r) => EXPORT_COLUMNS.map((c) => r[c])), { quoted_match: /^$/, escape_formulas: cells === 'formulas_escaped' }),
+            );
           } else {
             await emit(lines.join(''));
           }
@@ -299,7 +323,7 @@ export async function exportAuditTrail(
           format: EXPORT_FORMAT,
           organisation: { id: org.org_id, slug: input.org },
           filters: f,
-          file: { name: basename(input.out), format: input.format, gzip: input.gzip, bytes: written.bytes, sha256: written.sha256 },
+          file: { name: basename(input.out), format: input.format, gzip: input.gzip, bytes: written.bytes, sha256: written.sha256, cells },
           rows,
           sealed_rows: sealed,
           unsealed_rows: rows - sealed,
@@ -325,6 +349,7 @@ export async function exportAuditTrail(
             rows,
             format: input.format,
             gzip: input.gzip,
+            cells,
             sha256: written.sha256,
             first_chain_seq: firstSeq,
             last_chain_seq: lastSeq,

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { RefusedError } from '../errors.js';
 import { redactCommandLine } from '../redact.js';
+import { printable, terminalSafeJson } from '../io/printable.js';
 import type { DbSettings } from '../db/with-db.js';
 
 export interface GlobalOptions {
@@ -29,7 +30,11 @@ export interface CommandContext {
   readonly interactive: boolean;
   /** A line for people, on stderr (never part of --json output). */
   notice(line: string): void;
-  /** Prints a result: JSON on stdout with --json, else the human text. */
+  /**
+   * Prints a result: JSON on stdout with --json (DEL, C1 and bidi characters
+   * as \u escapes), else the human text, whose data values must have gone
+   * through printable().
+   */
   print(json: unknown, human: () => string): void;
 }
 
@@ -77,8 +82,9 @@ async function createLogger(options: GlobalOptions): Promise<Logger> {
 export async function commandContext(cmd: Command, env: NodeJS.ProcessEnv = process.env): Promise<CommandContext> {
   const options = parseGlobals(cmd.optsWithGlobals(), env);
   const logger = await createLogger(options);
+  // Notices may quote the data (a subject's name): each line is made printable.
   const notice = (line: string): void => {
-    process.stderr.write(`${line}\n`);
+    process.stderr.write(`${line.split('\n').map(printable).join('\n')}\n`);
   };
   return {
     options,
@@ -93,7 +99,8 @@ export async function commandContext(cmd: Command, env: NodeJS.ProcessEnv = proc
     },
     notice,
     print(json, human) {
-      process.stdout.write(options.json ? `${JSON.stringify(json, null, 2)}\n` : `${human()}\n`);
+      // human() escapes the data it shows (src/io/printable.ts); JSON is escaped as a whole.
+      process.stdout.write(options.json ? `${terminalSafeJson(json, 2)}\n` : `${human()}\n`);
     },
   };
 }

@@ -1,5 +1,6 @@
 // How the demo's tour reads to a person.
 import chalk from 'chalk';
+import { printable } from '../io/printable.js';
 import type { DemoSeedResult } from '../seed/demo.js';
 import type { DemoAuditResult, DemoDsarResult, TourResult } from '../seed/tour.js';
 import type { DoctorReport } from '../doctor/index.js';
@@ -39,7 +40,7 @@ export function renderTour(
   lines.push('');
   const e = dsar.export;
   lines.push(
-    `${h('5. A subject access request')} (${e.request.reference}, due ${e.request.effectiveDueOn}): the bundle for ${e.subject.name} is`,
+    `${h('5. A subject access request')} (${e.request.reference}, due ${e.request.effectiveDueOn}): the bundle for ${printable(e.subject.name)} is`,
   );
   lines.push(`   ${e.path}`);
   lines.push(`   and beside it the DPO’s record of what was withheld and why (not for the requester): ${e.dpoRecordPath}`);
@@ -52,7 +53,7 @@ export function renderTour(
   lines.push(
     dsar.verify.ok
       ? `   Verified offline: ${dsar.verify.filesChecked} files match its manifest. Open index.html inside it to read it as a parent would.`
-      : `   VERIFY FAILED: ${dsar.verify.problems.join('; ')}`,
+      : `   VERIFY FAILED: ${printable(dsar.verify.problems.join('; '))}`,
   );
   lines.push('');
   const sealed = audit.seal.reduce((n, r) => n + r.sealed, 0);
@@ -64,7 +65,7 @@ export function renderTour(
   lines.push(
     audit.verify.ok
       ? `   Verified: ${entries.toLocaleString('en-GB')} chain entries recomputed, nothing changed, removed or inserted.`
-      : `   VERIFY FAILED: ${audit.verify.orgs.flatMap((o) => o.problems).slice(0, 3).join('; ')}`,
+      : `   VERIFY FAILED: ${printable(audit.verify.orgs.flatMap((o) => o.problems).slice(0, 3).join('; '))}`,
   );
   lines.push('');
   const k = doctor.checked;
@@ -83,7 +84,7 @@ export function renderTour(
   lines.push(
     s.error === 0
       ? `   ${s.error} errors, ${s.warn} warnings; ${accepted} exceptions accepted in the catalog (reviewed definer functions, two keys: docs/doctor.md#accepted-findings).`
-      : `   ${s.error} ERROR(S): ${doctor.findings.filter((f) => f.severity === 'error').slice(0, 3).map((f) => `${f.code} ${f.object}`).join('; ')}`,
+      : `   ${s.error} ERROR(S): ${doctor.findings.filter((f) => f.severity === 'error').slice(0, 3).map((f) => `${f.code} ${printable(f.object)}`).join('; ')}`,
   );
   lines.push('');
   lines.push('Next: trustctl doctor · trustctl dsar list --org oak-trust · trustctl audit verify · trustctl audit export --org oak-trust --out trail.csv · trustctl --help');

@@ -247,11 +247,21 @@ async function tableColumns(trx: AnyTrx, tables: readonly string[]): Promise<Map
 
 const BATCH = 1000;
 
+/**
+ * CSV rows for people: the requester is told to open these in a
+ * spreadsheet, so a cell that starts with = + - @ tab or CR (or their
+ * full-width forms) is written after a ' and shows as text instead of
+ * running as a formula. Numbers stay numbers (-3 is not a formula); the
+ * JSON files keep every value exact.
+ */
 function csvLines(records: ReadonlyArray<readonly unknown[]>): string {
   return stringify(
     records.map((values) =>
-      values.map((v) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v))),
+      values.map((v) =>
+        v === null || v === undefined ? '' : typeof v === 'number' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v),
+      ),
     ),
+    { escape_formulas: true },
   );
 }
 

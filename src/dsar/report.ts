@@ -233,6 +233,9 @@ Received ${readableDate(r.receivedOn)}; due ${readableDate(r.dueOn)}; records as
 
 Open index.html in a web browser to read it. The same data is in data/ as
 JSON and CSV (one file per kind of record); photos and documents are in media/.
+In the CSV files a value that starts with = + - @ (or a tab) has a ' put in
+front of it, so that a spreadsheet shows it as text and never runs it as a
+formula; the JSON files hold every value exactly as recorded.
 
 manifest.json lists every file with its size and SHA-256 fingerprint. To check
 the files: trustctl dsar verify <this zip>, or compare each file with sha256sum.

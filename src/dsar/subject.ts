@@ -5,6 +5,7 @@
 import { sql, type Transaction } from 'kysely';
 import { RefusedError } from '../errors.js';
 import type { Database } from '../db/schema.js';
+import { printable } from '../io/printable.js';
 
 export type SubjectType = 'child' | 'guardian' | 'staff';
 
@@ -102,7 +103,7 @@ export async function findSubjects(
   return subjects;
 }
 
-/** One line naming a subject, for errors and prompts. */
+/** One line naming a subject, for errors and prompts (printable: it is shown in a terminal). */
 export function describeSubject(s: DsarSubject): string {
-  return `${s.type} ${s.name}${s.email ? ` <${s.email}>` : ''} (${s.id})`;
+  return `${s.type} ${printable(s.name)}${s.email ? ` <${printable(s.email)}>` : ''} (${s.id})`;
 }

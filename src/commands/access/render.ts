@@ -2,6 +2,7 @@
 import type { AccessPolicy, Grant } from '../../access/grants.js';
 import { formatDuration } from '../../access/duration.js';
 import type { WhoResult } from '../../access/who.js';
+import { printable as p } from '../../io/printable.js';
 
 const when = (iso: string): string => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 
@@ -13,14 +14,14 @@ function timing(g: Grant): string {
 }
 
 export function renderGrant(g: Grant): string {
-  const who = g.user.email ?? g.user.id;
+  const who = p(g.user.email ?? g.user.id);
   const lines = [
     `  ${g.id}  ${g.state.toUpperCase()}  ${g.role} at ${g.org}/${g.site ?? '(every site)'}  ${who}`,
-    `  ${timing(g)}${g.ticket ? `  ticket ${g.ticket}` : ''}${g.requestedBy ? `  requested by ${g.requestedBy}` : ''}` +
-      `${g.approvedBy ? `  approved by ${g.approvedBy}` : ''}${g.deniedBy ? `  denied by ${g.deniedBy}` : ''}${g.revokedBy ? `  revoked by ${g.revokedBy}` : ''}`,
+    `  ${timing(g)}${g.ticket ? `  ticket ${p(g.ticket)}` : ''}${g.requestedBy ? `  requested by ${p(g.requestedBy)}` : ''}` +
+      `${g.approvedBy ? `  approved by ${p(g.approvedBy)}` : ''}${g.deniedBy ? `  denied by ${p(g.deniedBy)}` : ''}${g.revokedBy ? `  revoked by ${p(g.revokedBy)}` : ''}`,
   ];
-  if (g.reason) lines.push(`  reason: ${g.reason}`);
-  if (g.revokeReason) lines.push(`  revoked because: ${g.revokeReason}`);
+  if (g.reason) lines.push(`  reason: ${p(g.reason)}`);
+  if (g.revokeReason) lines.push(`  revoked because: ${p(g.revokeReason)}`);
   return lines.join('\n');
 }
 
@@ -34,9 +35,9 @@ export function renderPolicies(policies: readonly AccessPolicy[]): string {
   return [
     `${'organisation'.padEnd(16)}${'role'.padEnd(19)}${'longest grant'.padEnd(15)}${'approval'.padEnd(22)}ticket pattern`,
     ...policies.map(
-      (p) =>
-        `${p.org.padEnd(16)}${p.role.padEnd(19)}${formatDuration(p.maxDurationSeconds).padEnd(15)}` +
-        `${(p.sensitive ? 'another operator' : 'not needed').padEnd(22)}${p.ticketPattern}`,
+      (policy) =>
+        `${policy.org.padEnd(16)}${policy.role.padEnd(19)}${formatDuration(policy.maxDurationSeconds).padEnd(15)}` +
+        `${(policy.sensitive ? 'another operator' : 'not needed').padEnd(22)}${p(policy.ticketPattern)}`,
     ),
   ].join('\n');
 }
@@ -46,15 +47,15 @@ export function renderWho(w: WhoResult): string {
   if (w.users.length === 0) lines.push('  no user');
   for (const u of w.users) {
     lines.push(
-      `  ${(u.user.email ?? u.user.id).padEnd(40)} ${u.role.padEnd(18)} ${u.sees.padEnd(24)} grant ${u.grantId}` +
-        `${u.orgWide ? ' (organisation-wide)' : ''}${u.expiresAt ? ` until ${when(u.expiresAt)}` : ''}${u.ticket ? ` ticket ${u.ticket}` : ''}`,
+      `  ${p(u.user.email ?? u.user.id).padEnd(40)} ${u.role.padEnd(18)} ${u.sees.padEnd(24)} grant ${u.grantId}` +
+        `${u.orgWide ? ' (organisation-wide)' : ''}${u.expiresAt ? ` until ${when(u.expiresAt)}` : ''}${u.ticket ? ` ticket ${p(u.ticket)}` : ''}`,
     );
   }
   lines.push(`Operator sessions covering ${w.org} then:${w.operators.length === 0 ? ' none' : ''}`);
   for (const o of w.operators) {
     lines.push(
-      `  ${o.dbUser.padEnd(24)} ${when(o.startedAt)} to ${o.endedAt ? when(o.endedAt) : 'open'}${o.allOrgs ? ' (all organisations)' : ''}` +
-        `  reason: ${o.reason}${o.ticket ? `  ticket ${o.ticket}` : ''}`,
+      `  ${p(o.dbUser).padEnd(24)} ${when(o.startedAt)} to ${o.endedAt ? when(o.endedAt) : 'open'}${o.allOrgs ? ' (all organisations)' : ''}` +
+        `  reason: ${p(o.reason)}${o.ticket ? `  ticket ${p(o.ticket)}` : ''}`,
     );
   }
   return lines.join('\n');

@@ -20,6 +20,10 @@ export function registerAuditExport(audit: Command): void {
     .option('--subject <id>', 'only events naming this data subject')
     .option('--format <format>', 'csv or jsonl', 'csv')
     .option('--gzip', 'compress the file with gzip')
+    .option(
+      '--for-people',
+      'a CSV to open in a spreadsheet: cells starting with = + - @ tab or CR get a leading \' so they cannot run as formulas (the file is then not exact: no \\copy re-import)',
+    )
     .addHelpText('after', '\nExample:\n  trustctl audit export --org oak-trust --from 2026-09-01 --to 2026-10-01 --action "dsar.*" --out sep.csv')
     .action(
       async (
@@ -34,12 +38,14 @@ export function registerAuditExport(audit: Command): void {
           subject?: string;
           format: string;
           gzip?: boolean;
+          forPeople?: boolean;
         },
         cmd: Command,
       ) => {
         const ctx = await commandContext(cmd);
         const org = parseSlug(opts.org);
         if (opts.format !== 'csv' && opts.format !== 'jsonl') throw new RefusedError(`--format must be csv or jsonl, not "${opts.format}"`);
+        if (opts.forPeople && opts.format !== 'csv') throw new RefusedError('--for-people applies to CSV only', 'JSON Lines are for programs and always exact: leave out --for-people');
         const { parseExportTime, exportAuditTrail } = await import('../../audit/export.js');
         const filters = {
           ...(opts.site ? { site: parseSlug(opts.site, 'site') } : {}),
@@ -63,6 +69,7 @@ export function registerAuditExport(audit: Command): void {
               format: opts.format as 'csv' | 'jsonl',
               gzip: opts.gzip === true,
               out: opts.out,
+              forPeople: opts.forPeople === true,
               ...(progress
                 ? {
                     onProgress: (rows: number) => {
@@ -82,6 +89,11 @@ export function registerAuditExport(audit: Command): void {
             `${m.verification.ok ? 'Exported' : 'Exported, with problems:'} ${m.rows.toLocaleString('en-GB')} events to ${result.path} ` +
               `(${m.sealed_rows} sealed, chain ${m.first_chain_seq ?? '-'}..${m.last_chain_seq ?? '-'}; ${m.unsealed_rows} not yet sealed)`,
             `  sha256 ${m.file.sha256}; manifest ${result.manifestPath}`,
+            ...(m.file.format !== 'csv'
+              ? []
+              : m.file.cells === 'exact'
+                ? ['  values exact (re-importable with \\copy); to open in a spreadsheet, export with --for-people']
+                : ['  formulas escaped for a spreadsheet (not exact: export without --for-people to re-import)']),
             `  ${m.verification.checked} sealed events checked against their seal, ${m.verification.links_checked} links`,
             ...m.verification.problems.map((p) => `INVALID: ${p}`),
           ].join('\n'),

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { printable } from '../../io/printable.js';
 import { commandContext } from '../context.js';
 import { ExitCode } from '../../errors.js';
 import { orgScopeOptions, parseOrgScope, withScopedSession } from '../scope.js';
@@ -46,7 +47,7 @@ export function registerAuditVerify(audit: Command): void {
           ...result.orgs.map(
             (o) => `  ${o.org.padEnd(16)} entries ${String(o.entries).padStart(9)}  anchor ${o.anchorSeq}  head ${o.headSeq}`,
           ),
-          ...problems.map((p) => `INVALID: ${p}`),
+          ...problems.map((p) => `INVALID: ${printable(p)}`),
         ].join('\n');
       });
       if (!result.ok) process.exitCode = ExitCode.verificationFailed;

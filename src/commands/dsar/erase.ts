@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { printable } from '../../io/printable.js';
 import { join } from 'node:path';
 import { withScopedSession } from '../scope.js';
 import { commandContext, parseSlug, type CommandContext } from '../context.js';
@@ -34,7 +35,7 @@ export function renderErasurePlan(plan: ErasurePlan): string {
     lines.push('Kept, and why:');
     const seen = new Set<string>();
     for (const k of reasons) {
-      const line = `  ${k.reason}: ${k.why}`;
+      const line = `  ${k.reason}: ${printable(k.why)}`;
       if (!seen.has(line)) lines.push(line);
       seen.add(line);
     }
@@ -47,7 +48,7 @@ function mediaLines(media: readonly MediaRemoval[]): string[] {
   const removed = media.reduce((n, m) => n + m.removed, 0);
   if (removed > 0) lines.push(`  media    ${removed} file(s) removed from the store`);
   for (const m of media) {
-    for (const f of m.failed) lines.push(`  WARNING  media ${f.key} not removed (${f.problem}); the next dsar erase in this organisation retries it`);
+    for (const f of m.failed) lines.push(`  WARNING  media ${printable(f.key)} not removed (${printable(f.problem)}); the next dsar erase in this organisation retries it`);
   }
   return lines;
 }

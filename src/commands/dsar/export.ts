@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { printable } from '../../io/printable.js';
 import { collect, withScopedSession } from '../scope.js';
 import { commandContext, parseSlug } from '../context.js';
 import { VERSION } from '../../version.js';
@@ -105,7 +106,7 @@ export function registerDsarExport(dsar: Command): void {
           },
           () => {
             const lines = [
-              `Bundle written: ${result.path} (${formatBytes(result.bytes)}, ${result.files} files${result.encrypted ? ', AES-256 encrypted' : ''})`,
+              `Bundle written: ${printable(result.path)} (${formatBytes(result.bytes)}, ${result.files} files${result.encrypted ? ', AES-256 encrypted' : ''})`,
               `  sha256   ${result.sha256}`,
               `  subject  ${describeSubject(result.subject)} in ${result.organisation.slug}`,
               `  request  ${result.request.reference}, received ${result.request.receivedOn}, due ${due} (${localToday() > due ? 'OVERDUE' : 'in time'})`,
@@ -115,8 +116,8 @@ export function registerDsarExport(dsar: Command): void {
             for (const w of result.withheld) {
               lines.push(`  withheld ${w.table}: ${w.rows} (${w.category}; release after review with --include ${w.category} --reviewer NAME)`);
             }
-            for (const r of result.released) lines.push(`  released ${r.table}: ${r.rows} (${r.category}, reviewed by ${r.reviewer})`);
-            for (const m of result.mediaUnavailable) lines.push(`  WARNING  media ${m.media_id} (${m.storage_key}) left out: ${m.problem}`);
+            for (const r of result.released) lines.push(`  released ${r.table}: ${r.rows} (${r.category}, reviewed by ${printable(r.reviewer)})`);
+            for (const m of result.mediaUnavailable) lines.push(`  WARNING  media ${m.media_id} (${printable(m.storage_key)}) left out: ${printable(m.problem)}`);
             lines.push(`  DPO record ${result.dpoRecordPath} (what was withheld, with row ids: keep it, do not send it)`);
             lines.push(`  recorded as audit event ${result.auditEventId} (dsar.export); check with: trustctl dsar verify ${result.path}`);
             if (result.passphrase) {

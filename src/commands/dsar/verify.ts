@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { printable } from '../../io/printable.js';
 import { commandContext } from '../context.js';
 import { ExitCode, RefusedError } from '../../errors.js';
 
@@ -49,15 +50,16 @@ export function registerDsarVerify(dsar: Command): void {
       ctx.print(result, () =>
         result.ok
           ? [
-              `OK: ${path}: ${result.filesChecked} files match manifest.json (request ${result.reference}, subject ${result.subjectId}, as of ${result.asOf})`,
+              // A bundle may come from anywhere: what it says is shown printable.
+              `OK: ${printable(path)}: ${result.filesChecked} files match manifest.json (request ${printable(result.reference)}, subject ${printable(result.subjectId)}, as of ${printable(result.asOf)})`,
               `  bundle sha256 ${result.sha256}`,
               result.signatureChecked
-                ? `  manifest.json is signed by key ${result.signedBy}, checked against --pubkey.`
+                ? `  manifest.json is signed by key ${printable(result.signedBy)}, checked against --pubkey.`
                 : result.signedBy
-                  ? `  manifest.json is signed by key ${result.signedBy}; pass --pubkey to check the signature.`
+                  ? `  manifest.json is signed by key ${printable(result.signedBy)}; pass --pubkey to check the signature.`
                   : '  To prove it is the bundle that was exported, compare that with the DPO record or the dsar.export audit event.',
             ].join('\n')
-          : [`FAILED: ${path}: ${result.problems.length} problem(s)`, ...result.problems.map((p) => `INVALID: ${p}`)].join('\n'),
+          : [`FAILED: ${printable(path)}: ${result.problems.length} problem(s)`, ...result.problems.map((p) => `INVALID: ${printable(p)}`)].join('\n'),
       );
       if (!result.ok) process.exitCode = ExitCode.verificationFailed;
     });

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { printable } from '../../io/printable.js';
 import { commandContext } from '../context.js';
 
 export function registerOrgList(org: Command): void {
@@ -13,7 +14,7 @@ export function registerOrgList(org: Command): void {
       ctx.print(orgs, () =>
         orgs.length === 0
           ? 'No organisations yet. Try: trustctl db seed --demo'
-          : orgs.map((o) => `${o.slug.padEnd(24)} ${o.kind.padEnd(14)} ${String(o.siteCount).padStart(3)} sites  ${o.name}`).join('\n'),
+          : orgs.map((o) => `${o.slug.padEnd(24)} ${o.kind.padEnd(14)} ${String(o.siteCount).padStart(3)} sites  ${printable(o.name)}`).join('\n'),
       );
     });
 }

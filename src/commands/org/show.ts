@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { printable } from '../../io/printable.js';
 import { commandContext, parseSlug, resolveReason } from '../context.js';
 
 export function registerOrgShow(org: Command): void {
@@ -26,7 +27,7 @@ export function registerOrgShow(org: Command): void {
       );
       ctx.print(summary, () =>
         [
-          `${summary.name} (${summary.slug}, ${summary.kind}) — operator session ${summary.operatorSessionId}`,
+          `${printable(summary.name)} (${summary.slug}, ${summary.kind}) — operator session ${summary.operatorSessionId}`,
           `  ${'site'.padEnd(24)}${'children'.padStart(10)}${'staff'.padStart(8)}${'guardians'.padStart(11)}`,
           ...summary.sites.map(
             (s) =>

@@ -3,6 +3,7 @@ import { retentionCategories } from '../../retention/categories.js';
 import type { PlanRow } from '../../retention/plan.js';
 import type { UnitReport } from '../../retention/sweep.js';
 import type { LegalHold, RetentionPolicy } from '../../retention/policies.js';
+import { printable } from '../../io/printable.js';
 
 export function renderPolicies(policies: readonly RetentionPolicy[], withUncovered = false): string {
   const lines = [
@@ -29,7 +30,7 @@ export function renderHolds(holds: readonly LegalHold[]): string {
       const scope = [h.site ? `site ${h.site}` : null, h.subjectId ? `subject ${h.subjectId}` : null, h.category ? `category ${h.category}` : null]
         .filter(Boolean)
         .join(', ');
-      return `  ${h.id}  ${h.org}  ${scope}${h.releasedAt ? `  RELEASED ${h.releasedAt} (${h.releaseReason})` : ''}\n  reason: ${h.reason}`;
+      return `  ${h.id}  ${h.org}  ${scope}${h.releasedAt ? `  RELEASED ${h.releasedAt} (${printable(h.releaseReason)})` : ''}\n  reason: ${printable(h.reason)}`;
     })
     .join('\n');
 }
@@ -59,7 +60,7 @@ export function renderSweep(units: ReadonlyArray<UnitReport & { org: string }>):
   for (const u of units) {
     lines.push(
       `${u.org.padEnd(15)}${(u.site ?? '(organisation)').padEnd(23)}${u.category.padEnd(15)}${u.table.padEnd(22)}${u.action.padEnd(10)}` +
-        `${String(u.swept).padStart(8)}${String(u.held).padStart(7)}${String(u.remaining).padStart(6)}  ${u.status}${u.resumed ? ' (resumed)' : ''}${u.note ? `: ${u.note}` : ''}`,
+        `${String(u.swept).padStart(8)}${String(u.held).padStart(7)}${String(u.remaining).padStart(6)}  ${u.status}${u.resumed ? ' (resumed)' : ''}${u.note ? `: ${printable(u.note)}` : ''}`,
     );
   }
   const swept = units.reduce((n, u) => n + u.swept, 0);

@@ -1,5 +1,6 @@
 // `trustctl session …`: your own operator sessions (who looked, why, when).
 import type { Command } from 'commander';
+import { printable } from '../../io/printable.js';
 import { commandContext, parseUuid } from '../context.js';
 import { RefusedError } from '../../errors.js';
 
@@ -20,7 +21,7 @@ export function registerSessionCommands(program: Command): void {
         rows.length === 0
           ? 'No operator sessions yet.'
           : rows
-              .map((r) => `${r.id}  ${r.startedAt.toISOString()}  ${(r.outcome ?? 'open').padEnd(11)} ${r.reason}`)
+              .map((r) => `${r.id}  ${r.startedAt.toISOString()}  ${(r.outcome ?? 'open').padEnd(11)} ${printable(r.reason)}`)
               .join('\n'),
       );
     });
@@ -37,7 +38,7 @@ export function registerSessionCommands(program: Command): void {
       if (!row) throw new RefusedError(`no operator session ${sessionId} of yours`, 'List yours with: trustctl session list');
       ctx.print(row, () =>
         Object.entries(row)
-          .map(([k, v]) => `${k.padEnd(16)} ${v instanceof Date ? v.toISOString() : Array.isArray(v) ? v.join(', ') : String(v ?? '')}`)
+          .map(([k, v]) => `${k.padEnd(16)} ${printable(v instanceof Date ? v.toISOString() : Array.isArray(v) ? v.join(', ') : String(v ?? ''))}`)
           .join('\n'),
       );
     });
