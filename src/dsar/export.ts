@@ -235,14 +235,29 @@ function orderColumns(plan: TableReadPlan, columns: readonly string[]): string[]
 }
 
 /** Each table's columns in table order (the order row_to_json uses). */
+/** Columns of each table, by the name the plan uses (`notes`, or `archive.notes`). */
 async function tableColumns(trx: AnyTrx, tables: readonly string[]): Promise<Map<string, string[]>> {
   const res = await sql<{ table: string; columns: string[] }>`
-    select c.relname as table, array_agg(a.attname::text order by a.attnum) as columns
+    select case when c.relnamespace = 'public'::regnamespace then c.relname::text else 'archive.' || c.relname end as table,
+           array_agg(a.attname::text order by a.attnum) as columns
     from pg_catalog.pg_class c
     join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
-    where c.relnamespace = 'public'::regnamespace and c.relname = any (${[...tables]}::text[])
-    group by c.relname`.execute(trx);
+    where (c.relnamespace = 'public'::regnamespace and c.relname = any (${[...tables]}::text[]))
+       or (c.relnamespace = 'archive'::regnamespace and 'archive.' || c.relname = any (${[...tables]}::text[]))
+    group by 1`.execute(trx);
   return new Map(res.rows.map((r) => [r.table, r.columns]));
+}
+
+/**
+ * The plan's tables, each followed by its archive table where a retention
+ * sweep keeps one (`archive.notes`): archived rows about the subject are
+ * still held, so the bundle has them too, under the same rules.
+ */
+async function withArchives(trx: AnyTrx, tables: readonly TableReadPlan[]): Promise<TableReadPlan[]> {
+  const res = await sql<{ t: string }>`select c.relname as t from pg_catalog.pg_class c
+    where c.relnamespace = 'archive'::regnamespace and c.relkind = 'r'`.execute(trx);
+  const archived = new Set(res.rows.map((r) => r.t));
+  return tables.flatMap((t) => (archived.has(t.map.table) ? [t, { ...t, map: { ...t.map, table: `archive.${t.map.table}` } }] : [t]));
 }
 
 const BATCH = 1000;
@@ -656,6 +671,7 @@ export async function exportSubjectBundle(
         const { org, request, subject } = await resolveRequestSubject(trxTyped, session, input);
 
         const plan = planSubjectRead(subject.type);
+        const tables = await withArchives(trx, plan.tables);
         const snapshot = await sql<{ now: Date; schema: string | null }>`
           select transaction_timestamp() as now,
                  (select max(name) from public.trustctl_migrations) as schema`.execute(trx);
@@ -666,7 +682,7 @@ export async function exportSubjectBundle(
         // counted only over tables released in full, so that a change to a
         // withheld record (a new safeguarding concern) moves nothing a parent
         // can see.
-        const releasedInFull = plan.tables.filter((t) =>
+        const releasedInFull = tables.filter((t) =>
           (!t.review || released.has(t.review.category)) && (t.by.length === 0 || released.has(t.byReview.category)));
         const lastChange = await sql<{ at: Date | null }>`
           select app.subject_last_change(${org.id}::uuid, ${subject.id}::uuid,
@@ -698,9 +714,9 @@ export async function exportSubjectBundle(
         };
         const columnsOf = await tableColumns(
           trx,
-          plan.tables.map((t) => t.map.table),
+          tables.map((t) => t.map.table),
         );
-        for (const t of plan.tables) {
+        for (const t of tables) {
           const table = t.map.table;
           const account = await accountTable(trx, t, org.id, subject.id, released);
           for (const w of account.withheld) withheld.push({ table, ...w });
@@ -708,7 +724,7 @@ export async function exportSubjectBundle(
           // A table under review as a whole, not released: no data file at all.
           if (t.review && t.review.where === null && !released.has(t.review.category)) continue;
           const columns = columnsOf.get(table);
-          if (!columns) throw new Error(`table public.${table} of the data map does not exist`);
+          if (!columns) throw new Error(`table ${table} of the data map does not exist`);
           const written = await writeTableFiles(trx, t, columns, { orgId: org.id, subjectId: subject.id, released, workDir, budget });
           // Files finish closing while the next table is read.
           closing.push(
@@ -847,7 +863,7 @@ export async function exportSubjectBundle(
             excluded: plan.excluded,
           },
           withheld,
-          plans: plan.tables,
+          plans: tables,
           orgId: org.id,
           subjectId: subject.id,
           released,

@@ -16,6 +16,7 @@ const LABELS: Record<string, string> = {
 
 /** 'attendance_records' -> 'Attendance records' */
 export function humanise(name: string): string {
+  if (name.startsWith('archive.')) return `${humanise(name.slice('archive.'.length))} (archived)`;
   const label = LABELS[name];
   if (label) return label;
   const words = name.replace(/_/g, ' ');

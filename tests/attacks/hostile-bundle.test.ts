@@ -128,3 +128,39 @@ describe('nothing a parent reads depends on a withheld record', () => {
     expect(files.get('README.txt')!.toString('utf8')).toContain('The law allows some information to be withheld');
   });
 });
+
+describe('archived records are still held, so the bundle has them', () => {
+  it('a child’s notes archived by a sweep are in the bundle (sensitive ones still withheld), and verify passes', async () => {
+    const CHILD5 = demoId('child:oak-primary:5');
+    const count = async (q: string) => Number((await db.admin.query(q, [OAK, CHILD5])).rows[0].count);
+    const general = await count(`select count(*) from notes where org_id = $1 and child_id = $2 and kind <> 'sensitive'`);
+    const sensitive = await count(`select count(*) from notes where org_id = $1 and child_id = $2 and kind = 'sensitive'`);
+    expect(general).toBeGreaterThan(0);
+    // A second operator sets the policy; the first sweeps under it.
+    const set = await runCli(['--database-url', db.url('trustctl_test_op2'), '--reason', 'retention', 'retention', 'policy', 'set', '--org', 'oak-trust',
+      '--category', 'notes', '--keep', '0d', '--action', 'archive']);
+    expect(set.code, set.stderr).toBe(0);
+    const op = db.url('trustctl_test_op');
+    const sweep = await runCli(['--database-url', op, '--reason', 'retention', '--yes', 'retention', 'sweep', '--org', 'oak-trust', '--category', 'notes']);
+    expect(sweep.code, sweep.stderr).toBe(0);
+    expect(await count(`select count(*) from notes where org_id = $1 and child_id = $2`)).toBe(0);
+    expect(await count(`select count(*) from archive.notes where org_id = $1 and child_id = $2`)).toBe(general + sensitive);
+
+    expect((await runCli(['--database-url', op, 'dsar', 'request', 'open', '--org', 'oak-trust', '--subject', CHILD5, '--request', 'SAR-ARCH-1'])).code).toBe(0);
+    const out = await mkdtemp(join(work, 'arch-'));
+    const r = await runCli(['--database-url', op, '--json', 'dsar', 'export', '--org', 'oak-trust', '--subject', CHILD5, '--request', 'SAR-ARCH-1',
+      '--out', out, '--media-dir', mediaDir]);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    const files = await readZip(result.path as string);
+    const archived = JSON.parse(files.get('data/archive.notes.json')!.toString('utf8')) as Array<{ child_id: string; kind: string }>;
+    expect(archived).toHaveLength(general);
+    expect(archived.every((n) => n.child_id === CHILD5 && n.kind !== 'sensitive')).toBe(true);
+    expect(JSON.parse(files.get('data/notes.json')!.toString('utf8'))).toEqual([]);
+    expect(files.get('index.html')!.toString('utf8')).toContain('(archived)');
+    // The DPO's record lists the archived sensitive notes as withheld, by id.
+    const record = JSON.parse(await readFile(result.dpo_record as string, 'utf8'));
+    if (sensitive > 0) expect(record.withheld).toContainEqual(expect.objectContaining({ table: 'archive.notes', rows: sensitive }));
+    expect((await runCli(['dsar', 'verify', result.path])).code).toBe(0);
+  });
+});

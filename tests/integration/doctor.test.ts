@@ -449,6 +449,14 @@ async function dropRole(role: string): Promise<void> {
 describe('the live probe', () => {
   const probeLines = (lines: string[]) => lines.filter((l) => l.includes(' probe-'));
 
+  it('does not report an organisation admin’s insert at another of its own sites when no other organisation has rows (issue 16)', async () => {
+    // As after a sweep archived every note of the other organisation.
+    await withDefect([`delete from notes where org_id = '${ACORNS}'`], [], ({ code, lines }) => {
+      expect(probeLines(lines)).toEqual([]);
+      expect(code).toBe(0);
+    });
+  });
+
   it('sees a site user reading another tenant’s rows that the catalog checks cannot tell from a real condition', async () => {
     await withDefect(['alter policy children_app_select on children using (org_id is not null)'], [], ({ code, lines, report }) => {
       expect([...new Set(lines)]).toEqual(['error probe-visible-rows table public.children']);
