@@ -82,6 +82,8 @@ export function reportHead(h: ReportHeader): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'">
+<meta name="referrer" content="no-referrer">
 <title>Information held about ${escapeHtml(h.subjectName)} (${escapeHtml(h.reference)})</title>
 <style>${STYLE}</style>
 </head>
