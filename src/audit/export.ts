@@ -4,8 +4,7 @@
 // file (filters, rows, chain range, SHA-256, verification). The CSV holds
 // PostgreSQL's own text forms, so `\copy … FROM … CSV HEADER` into a table of
 // the same shape gives back the same rows.
-import { rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { stringify } from 'csv-stringify/sync';
 import { sql, type Transaction } from 'kysely';
@@ -178,9 +177,11 @@ export async function exportAuditTrail(
   input: AuditExportInput,
   { logger }: { logger: Logger },
 ): Promise<AuditExportResult> {
-  const partial = join(dirname(input.out), `.${basename(input.out)}.partial`);
   const manifestPath = `${input.out}.manifest.json`;
-  const unregister = onInterrupt(() => rm(partial, { force: true }));
+  // Written at a random temp name beside --out (src/io/private-file.ts) and
+  // moved into place only once the export's audit event is committed.
+  const out = new HashedFileWriter(input.out, { commit: 'manual' });
+  const unregister = onInterrupt(() => out.destroy());
   try {
     const manifest = await session.transaction(
       async (trxTyped) => {
@@ -229,7 +230,6 @@ export async function exportAuditTrail(
           where ${where}
           order by c.chain_seq nulls last, e.txid, e.id`.compile(trx);
 
-        const out = new HashedFileWriter(partial);
         const gzip = input.gzip ? createGzip({ level: 6 }) : null;
         const piping = gzip ? out.pipeFrom(gzip) : null;
         const emit = async (text: string): Promise<void> => {
@@ -334,14 +334,14 @@ export async function exportAuditTrail(
       },
       { isolation: 'repeatable read' },
     );
-    await rename(partial, input.out);
+    await out.commit();
     const manifestFile = new HashedFileWriter(manifestPath);
     await manifestFile.write(`${JSON.stringify(manifest, null, 2)}\n`);
     await manifestFile.close();
     logger.info({ org: input.org, rows: manifest.rows, sha256: manifest.file.sha256 }, 'audit trail exported');
     return { path: input.out, manifestPath, manifest };
   } catch (error) {
-    await rm(partial, { force: true });
+    await out.destroy();
     throw error;
   } finally {
     unregister();
