@@ -6,8 +6,7 @@
 // the same shape gives back the same rows. A CSV for people to open in a
 // spreadsheet (forPeople) has formula-like cells escaped instead, and is no
 // longer exact; the manifest's file.cells says which a file is.
-import { rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename } from 'node:path';
 import { createGzip } from 'node:zlib';
 import { stringify } from 'csv-stringify/sync';
 import { sql, type Transaction } from 'kysely';
@@ -200,9 +199,11 @@ export async function exportAuditTrail(
     throw new RefusedError('--for-people applies to CSV only', 'JSON Lines are for programs and always exact: leave out --for-people');
   }
   const cells: ExportCells = input.forPeople ? 'formulas_escaped' : 'exact';
-  const partial = join(dirname(input.out), `.${basename(input.out)}.partial`);
   const manifestPath = `${input.out}.manifest.json`;
-  const unregister = onInterrupt(() => rm(partial, { force: true }));
+  // Written at a random temp name beside --out (src/io/private-file.ts) and
+  // moved into place only once the export's audit event is committed.
+  const out = new HashedFileWriter(input.out, { commit: 'manual' });
+  const unregister = onInterrupt(() => out.destroy());
   try {
     const manifest = await session.transaction(
       async (trxTyped) => {
@@ -251,7 +252,6 @@ export async function exportAuditTrail(
           where ${where}
           order by c.chain_seq nulls last, e.txid, e.id`.compile(trx);
 
-        const out = new HashedFileWriter(partial);
         const gzip = input.gzip ? createGzip({ level: 6 }) : null;
         const piping = gzip ? out.pipeFrom(gzip) : null;
         const emit = async (text: string): Promise<void> => {
@@ -359,14 +359,14 @@ export async function exportAuditTrail(
       },
       { isolation: 'repeatable read' },
     );
-    await rename(partial, input.out);
+    await out.commit();
     const manifestFile = new HashedFileWriter(manifestPath);
     await manifestFile.write(`${JSON.stringify(manifest, null, 2)}\n`);
     await manifestFile.close();
     logger.info({ org: input.org, rows: manifest.rows, sha256: manifest.file.sha256 }, 'audit trail exported');
     return { path: input.out, manifestPath, manifest };
   } catch (error) {
-    await rm(partial, { force: true });
+    await out.destroy();
     throw error;
   } finally {
     unregister();

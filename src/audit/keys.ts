@@ -2,8 +2,9 @@
 // operators, outside the database; whoever holds only database access cannot
 // forge a signed checkpoint, so a rewrite of a whole chain is still caught.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { RefusedError } from '../errors.js';
+import { writePrivateFile } from '../io/private-file.js';
 
 export interface CheckpointClaim {
   readonly org_id: string;
@@ -24,20 +25,20 @@ export function keyId(key: KeyObject): string {
 }
 
 /**
- * Writes a new key pair: PRIVATE (PEM, mode 0600) and PUBLIC (PEM).
+ * Writes a new key pair: PRIVATE (PEM) and PUBLIC (PEM), both new private
+ * files (mode 0600, never through a symlink). A private key is never
+ * overwritten: anything at PRIVATE, a symlink included, is a refusal.
  *
  * @example
  * await generateSigningKey('/secure/audit.key', '/secure/audit.pub')
  */
 export async function generateSigningKey(privatePath: string, publicPath: string): Promise<{ keyId: string }> {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  await writeFile(privatePath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' }).catch(
-    (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EEXIST') throw new RefusedError(`${privatePath} already exists`, 'Choose another path; keys are never overwritten');
-      throw error;
-    },
-  );
-  await writeFile(publicPath, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644 });
+  await writePrivateFile(privatePath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { replace: false }).catch((error: unknown) => {
+    if (error instanceof RefusedError) throw new RefusedError(`${privatePath} already exists`, 'Choose another path; keys are never overwritten');
+    throw error;
+  });
+  await writePrivateFile(publicPath, publicKey.export({ type: 'spki', format: 'pem' }));
   return { keyId: keyId(publicKey) };
 }
 

@@ -4,13 +4,14 @@
 // demand, migrated, with a local operator role for the OS user.
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { homedir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import type { PoolConfig } from 'pg';
 import type { Logger } from 'pino';
+import { writePrivateFile } from '../io/private-file.js';
 
 /** Where trustctl keeps its state: TRUSTCTL_HOME, else $XDG_STATE_HOME/trustctl, else ~/.local/state/trustctl. */
 export function trustctlHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -95,8 +96,7 @@ async function loadState(home: string): Promise<EmbeddedState> {
     operatorPassword: randomBytes(18).toString('base64url'),
     dataDir: chooseDataDir(home),
   };
-  await writeFile(file, JSON.stringify(state, null, 2), { mode: 0o600 });
-  await chmod(file, 0o600);
+  await writePrivateFile(file, JSON.stringify(state, null, 2));
   return state;
 }
 

@@ -9,11 +9,12 @@
 // crash leaves undone the next run finishes. The certificates are also the
 // ledger outside the database that `--replay` re-applies after a restore.
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
 import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { RefusedError, VerificationError } from '../errors.js';
+import { makePrivateDirectory, writePrivateFile } from '../io/private-file.js';
 import type { OperatorSession } from '../db/operator-session.js';
 import type { Database } from '../db/schema.js';
 import { dataMap, refersTo, type SubjectReference, type TableMap } from '../datamap/index.js';
@@ -431,14 +432,14 @@ async function assertCertificateFree(dir: string, orgSlug: string, reference: st
 }
 
 /**
- * Writes a certificate's two files from its JSON text (beside their names,
+ * Writes a certificate's two files from its JSON text (new private files,
  * then renamed), unless they are already there and intact.
  */
 async function writeCertificate(dir: string, json: string, seal: string): Promise<{ json: string; text: string; sha256: string }> {
   const cert = JSON.parse(json) as Certificate;
   const paths = certificatePaths(dir, cert.organisation.slug, cert.request.reference);
   const sha256 = sha256Hex(json);
-  await mkdir(resolve(dir), { recursive: true });
+  await makePrivateDirectory(resolve(dir));
   for (const [path, body] of [
     [paths.json, json],
     [paths.text, certificateText(cert, sha256, seal)],
@@ -446,8 +447,7 @@ async function writeCertificate(dir: string, json: string, seal: string): Promis
     const existing = await readFile(path, 'utf8').catch(() => null);
     if (existing === body) continue;
     if (existing !== null) throw new Error(`${path} exists and is not this erasure’s certificate; move it away and run again`);
-    await writeFile(`${path}.partial`, body, { mode: 0o600 });
-    await rename(`${path}.partial`, path);
+    await writePrivateFile(path, body, { replace: false });
   }
   return { ...paths, sha256 };
 }

@@ -6,7 +6,7 @@
 // its record.
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, link, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { sql, type Transaction } from 'kysely';
@@ -16,6 +16,7 @@ import { onInterrupt } from '../lifecycle.js';
 import type { OperatorSession } from '../db/operator-session.js';
 import type { Database } from '../db/schema.js';
 import { HashedFileWriter, MemoryBudget, type StoredFile } from '../io/hashed-file.js';
+import { makePrivateDirectory, publishFile } from '../io/private-file.js';
 import type { SubjectReference } from '../datamap/index.js';
 import { parseReleases, planSubjectRead, type ReviewCategory, type TableReadPlan } from './plan.js';
 import {
@@ -183,18 +184,12 @@ async function removeStaleWorkDirs(outDir: string, logger: Logger): Promise<void
   }
 }
 
-/** Moves a finished file into place; refuses to replace an existing one unless forced. */
+/** Moves a finished file into place; refuses to replace an existing one (or a symlink) unless forced. */
 async function publish(from: string, to: string, force: boolean): Promise<void> {
-  if (force) return rename(from, to);
-  try {
-    await link(from, to); // fails if `to` exists: no window for another export to be overwritten
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new RefusedError(`${to} already exists`, 'Pass --force to replace it, or --out another directory');
-    }
+  await publishFile(from, to, { replace: force }).catch((error: unknown) => {
+    if (error instanceof RefusedError) throw new RefusedError(`${to} already exists`, 'Pass --force to replace it, or --out another directory');
     throw error;
-  }
-  await rm(from);
+  });
 }
 
 /** A passphrase for an encrypted bundle: about 119 random bits, in groups people can read out. */
@@ -651,7 +646,7 @@ export async function exportSubjectBundle(
 ): Promise<ExportResult> {
   parseReleases(input.include, input.reviewer);
   const outDir = resolve(input.outDir);
-  await mkdir(outDir, { recursive: true });
+  await makePrivateDirectory(outDir);
   await removeStaleWorkDirs(outDir, logger);
   const finalPath = join(outDir, bundleFileName(input.reference, input.encrypt));
   if (!input.force && (await access(finalPath).then(() => true, () => false))) {

@@ -2,10 +2,13 @@
 // hashed, and compared with manifest.json; a file missing from the zip, a
 // file the manifest does not list, or one whose bytes differ is a problem.
 // Reads with zip.js, which also opens AES-encrypted bundles.
+// A bundle may be hostile: every entry is read through a bound on the bytes
+// it decompresses to (not the size its header claims), and reading stops at
+// the bound, so a zip bomb is a one-line failure (exit 3), never a crash.
 import { createHash, type KeyObject } from 'node:crypto';
 import { createReadStream, openAsBlob } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { BlobReader, configure, ERR_ENCRYPTED, ERR_INVALID_PASSWORD, TextWriter, ZipReader } from '@zip.js/zip.js';
+import { BlobReader, configure, ERR_ENCRYPTED, ERR_INVALID_PASSWORD, ZipReader, type FileEntry } from '@zip.js/zip.js';
 import { RefusedError } from '../errors.js';
 import { BUNDLE_FORMAT, MANIFEST_SIGNATURE, manifestSignatureProblem } from './format.js';
 
@@ -34,8 +37,65 @@ interface ManifestFile {
   readonly sha256: string;
 }
 
-/** A manifest larger than this is not one trustctl wrote; it is not read into memory. */
+/** A manifest larger than this is not one trustctl wrote; no more of it is read. */
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+/** manifest.sig is one short JSON object; no more of it is read. */
+const MAX_SIGNATURE_BYTES = 4096;
+/**
+ * Deflate expands at most 1032:1, so all entries together never decompress to
+ * more than this many times the zip's size, unless entries overlap (a bomb).
+ */
+const MAX_EXPANSION = 1100;
+
+/** Bytes all entries of one zip may still decompress to. */
+interface ReadBudget {
+  remaining: number;
+}
+
+/**
+ * Reads one entry, giving each chunk to `onChunk`, and stops as soon as it
+ * decompresses to more than `limit` bytes or the budget runs out.
+ */
+async function readBounded(
+  entry: FileEntry,
+  limit: number,
+  budget: ReadBudget,
+  onChunk: (chunk: Uint8Array) => void,
+): Promise<{ bytes: number; over: 'entry' | 'total' | null }> {
+  const controller = new AbortController();
+  let bytes = 0;
+  let over: 'entry' | 'total' | null = null;
+  const stop = (why: 'entry' | 'total'): never => {
+    over = why;
+    controller.abort();
+    throw new Error(`bound exceeded (${why})`);
+  };
+  try {
+    await entry.getData(
+      new WritableStream<Uint8Array>({
+        write(chunk) {
+          bytes += chunk.length;
+          budget.remaining -= chunk.length;
+          if (bytes > limit) stop('entry');
+          if (budget.remaining < 0) stop('total');
+          onChunk(chunk);
+        },
+      }),
+      { signal: controller.signal },
+    );
+  } catch (error) {
+    if (over) return { bytes, over };
+    throw error;
+  }
+  return { bytes, over };
+}
+
+/** Reads a small entry whole, or reports that it is larger than `limit`. */
+async function readSmall(entry: FileEntry, limit: number, budget: ReadBudget): Promise<{ data: Buffer; over: 'entry' | 'total' | null }> {
+  const chunks: Uint8Array[] = [];
+  const r = await readBounded(entry, limit, budget, (chunk) => chunks.push(chunk));
+  return { data: r.over ? Buffer.alloc(0) : Buffer.concat(chunks), over: r.over };
+}
 /** Files every bundle has besides the manifest. */
 const REQUIRED_FILES = ['README.txt', 'index.html'];
 
@@ -128,7 +188,10 @@ export async function verifyBundle(
     } catch (error) {
       return failedResult(path, sha256, false, `${path}: not a readable zip (${errorCode(error)})`);
     }
-    const files = entries.filter((e) => !e.directory);
+    const files = entries.filter((e): e is FileEntry => !e.directory);
+    const budget: ReadBudget = { remaining: Math.max(info.size, 1) * MAX_EXPANSION };
+    const tooMuch = (): VerifyResult =>
+      failedResult(path, sha256, encrypted, `${path}: decompresses to more than ${MAX_EXPANSION} times its size (overlapping entries, a zip bomb); reading stopped`);
     const encrypted = files.some((e) => e.encrypted);
     if (encrypted && !passphrase) {
       throw new RefusedError(`${path} is encrypted`, 'Pass --passphrase-stdin and give the passphrase on standard input');
@@ -139,18 +202,21 @@ export async function verifyBundle(
 
     const manifestEntry = files.find((e) => e.filename === 'manifest.json');
     const failed = (problem: string): VerifyResult => failedResult(path, sha256, encrypted, problem);
-    if (!manifestEntry || manifestEntry.directory) return failed('manifest.json: missing');
+    if (!manifestEntry) return failed('manifest.json: missing');
     if (manifestEntry.uncompressedSize > MAX_MANIFEST_BYTES) {
       return failed(`manifest.json: ${manifestEntry.uncompressedSize} bytes, larger than any bundle manifest (${MAX_MANIFEST_BYTES})`);
     }
-    let manifestText: string;
+    let manifestBytes: Buffer;
     try {
-      manifestText = await manifestEntry.getData(new TextWriter());
+      const m = await readSmall(manifestEntry, MAX_MANIFEST_BYTES, budget);
+      if (m.over === 'total') return tooMuch();
+      if (m.over) return failed(`manifest.json: larger than its header says, and than any bundle manifest (${MAX_MANIFEST_BYTES}); reading stopped`);
+      manifestBytes = m.data;
     } catch (error) {
       if (errorCode(error) === ERR_INVALID_PASSWORD) throw new RefusedError(`${path}: wrong passphrase`);
       return failed(`manifest.json: cannot be read (${errorCode(error)})`);
     }
-    if (Buffer.byteLength(manifestText) > MAX_MANIFEST_BYTES) return failed('manifest.json: larger than its header says');
+    const manifestText = manifestBytes.toString('utf8');
     const { files: listed, raw } = parseManifestFiles(manifestText, problems);
     const expected = new Map(listed.map((f) => [f.path, f]));
     let checked = 0;
@@ -158,7 +224,10 @@ export async function verifyBundle(
     const signatureEntry = files.find((e) => e.filename === MANIFEST_SIGNATURE);
     let signedBy: string | null = null;
     if (signatureEntry) {
-      const text = await signatureEntry.getData(new TextWriter()).catch(() => '');
+      const sig = await readSmall(signatureEntry, MAX_SIGNATURE_BYTES, budget).catch(() => ({ data: Buffer.alloc(0), over: null }));
+      if (sig.over === 'total') return tooMuch();
+      if (sig.over) return failed(`${MANIFEST_SIGNATURE}: larger than any signature (${MAX_SIGNATURE_BYTES} bytes); reading stopped`);
+      const text = sig.data.toString('utf8');
       const id = (() => {
         try {
           return String(JSON.parse(text).key_id ?? '');
@@ -168,7 +237,7 @@ export async function verifyBundle(
       })();
       signedBy = id || null;
       if (publicKey) {
-        const problem = manifestSignatureProblem(publicKey, Buffer.from(manifestText, 'utf8'), text);
+        const problem = manifestSignatureProblem(publicKey, manifestBytes, text);
         if (problem) problems.push(problem);
       }
     } else if (publicKey) {
@@ -182,16 +251,17 @@ export async function verifyBundle(
         continue;
       }
       const hash = createHash('sha256');
-      let bytes = 0;
+      let bytes: number;
       try {
-        await entry.getData(
-          new WritableStream<Uint8Array>({
-            write(chunk) {
-              hash.update(chunk);
-              bytes += chunk.length;
-            },
-          }),
-        );
+        // Never more than the manifest says: one byte past it is already a mismatch.
+        const r = await readBounded(entry, want.bytes, budget, (chunk) => hash.update(chunk));
+        if (r.over === 'total') return tooMuch();
+        if (r.over) {
+          problems.push(`${entry.filename}: more than the ${want.bytes} bytes manifest.json lists; reading stopped`);
+          expected.delete(entry.filename);
+          continue;
+        }
+        bytes = r.bytes;
       } catch (error) {
         if (errorCode(error) === ERR_INVALID_PASSWORD) throw new RefusedError(`${path}: wrong passphrase`);
         if (errorCode(error) === ERR_ENCRYPTED) throw new RefusedError(`${path} is encrypted`, 'Pass --passphrase-stdin');
@@ -217,7 +287,7 @@ export async function verifyBundle(
       subjectId: typeof subject?.id === 'string' ? subject.id : null,
       asOf: typeof raw.as_of === 'string' ? raw.as_of : null,
       sha256,
-      manifestSha256: createHash('sha256').update(manifestText).digest('hex'),
+      manifestSha256: createHash('sha256').update(manifestBytes).digest('hex'),
       signedBy,
       signatureChecked: Boolean(publicKey && signatureEntry),
       problems,

@@ -4,10 +4,14 @@
 // bundle of a few hundred kilobytes then never touches the disk twice) and
 // spills to its file as soon as it would exceed the budget, so memory stays
 // bounded whatever the size of the export.
+// The file is a private file (src/io/private-file.ts): written at a random
+// temp name, mode 0600, never through a symlink, and renamed to its path on
+// close (or on commit(), for a writer made with { commit: 'manual' }).
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createReadStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
+import { createPrivateFile, type PrivateFile, type PublishOptions } from './private-file.js';
 
 export interface WrittenFile {
   readonly bytes: number;
@@ -35,7 +39,10 @@ const FLUSH_AT = 65_536;
 export class HashedFileWriter {
   readonly #hash: Hash = createHash('sha256');
   readonly #budget: MemoryBudget | null;
+  readonly #manual: boolean;
+  #file: PrivateFile | null = null;
   #stream: WriteStream | null = null;
+  #committed = false;
   #bytes = 0;
   // Small writes (a row batch at a time) are gathered into chunks of at
   // least 64 KiB before they go to the file.
@@ -47,13 +54,20 @@ export class HashedFileWriter {
 
   constructor(
     readonly path: string,
-    { budget }: { budget?: MemoryBudget } = {},
+    { budget, commit = 'close' }: { budget?: MemoryBudget; commit?: 'close' | 'manual' } = {},
   ) {
     this.#budget = budget ?? null;
+    this.#manual = commit === 'manual';
+  }
+
+  /** Where the bytes are until the file is committed (null before anything is written). */
+  get tempPath(): string | null {
+    return this.#file?.tempPath ?? null;
   }
 
   #open(): WriteStream {
-    const stream = createWriteStream(this.path, { mode: 0o600 });
+    this.#file = createPrivateFile(this.path);
+    const stream = this.#file.stream;
     // Remembered and rethrown by the next write or close: an unwritable path
     // is an error of the job, never an unhandled event that kills the process.
     stream.on('error', (error) => {
@@ -110,11 +124,19 @@ export class HashedFileWriter {
     this.#stream.end();
     if (!this.#stream.closed) await once(this.#stream, 'close').catch(() => undefined);
     this.#check();
-    return { ...written, contents: () => createReadStream(this.path) };
+    if (!this.#manual) await this.commit();
+    return { ...written, contents: () => createReadStream(this.#committed ? this.path : this.#file!.tempPath) };
   }
 
-  /** Stops writing; for cleanup paths. */
-  destroy(): void {
-    this.#stream?.destroy();
+  /** Moves the closed file to its path; for a writer made with { commit: 'manual' }. */
+  async commit(options?: PublishOptions): Promise<void> {
+    if (!this.#file) throw new Error(`${this.path}: nothing to commit (the bytes stayed in memory)`);
+    await this.#file.commit(options);
+    this.#committed = true;
+  }
+
+  /** Stops writing and removes the temp file; for cleanup paths. */
+  destroy(): Promise<void> {
+    return this.#file?.abort() ?? Promise.resolve();
   }
 }

@@ -1,18 +1,20 @@
 // retention archive export: an organisation's archived rows to JSON Lines
 // files (one per table) with a manifest of sizes, row counts and SHA-256s,
-// written to a .partial directory and renamed when complete; the files are
+// written to a private work folder (0700, random name) of new private files
+// (0600, src/io/private-file.ts) and renamed when complete; the files are
 // read back and checked, and only then are exactly the exported rows purged
 // from the archive schema. Killed before the purge, a rerun exports them
 // again; nothing is purged that is not in a verified file.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { OperatorSession } from '../db/operator-session.js';
 import { assertParentDirectory } from '../io/paths.js';
+import { createPrivateDirectory, createPrivateFile, writePrivateFile } from '../io/private-file.js';
 
 export const ARCHIVE_EXPORT_FORMAT = 'trustctl-archive-export/1';
 
@@ -67,9 +69,25 @@ export async function exportArchive(
   const exportedAt = new Date();
   const name = `archive-${org.slug}-${exportedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
   await assertParentDirectory(join(outDir, name), '--out');
-  const partial = join(outDir, `${name}.partial`);
-  await mkdir(partial);
+  const dir = join(outDir, name);
+  const partial = await createPrivateDirectory(dir);
+  try {
+    return await exportInto(session, org, partial, dir, name, exportedAt, tables, purge);
+  } finally {
+    await rm(partial, { recursive: true, force: true });
+  }
+}
 
+async function exportInto(
+  session: OperatorSession,
+  org: { readonly id: string; readonly slug: string },
+  partial: string,
+  dir: string,
+  name: string,
+  exportedAt: Date,
+  tables: readonly string[] | null,
+  purge: boolean,
+): Promise<ArchiveExportResult> {
   // One consistent snapshot of the archive; the ids exported are the ids purged.
   const exported = await session.transaction(async (trx) => {
     const all = await archiveTables(trx);
@@ -77,7 +95,8 @@ export async function exportArchive(
     const out: Array<ArchiveExportFile & { ids: string[] }> = [];
     for (const table of chosen) {
       const file = `${table}.jsonl`;
-      const stream = createWriteStream(join(partial, file), { flags: 'wx' });
+      const target = createPrivateFile(join(partial, file));
+      const stream = target.stream;
       const h = createHash('sha256');
       let bytes = 0;
       const ids: string[] = [];
@@ -93,12 +112,11 @@ export async function exportArchive(
           if (!stream.write(line)) await once(stream, 'drain');
         }
       }
-      stream.end();
-      await once(stream, 'finish');
       if (ids.length === 0) {
-        await unlink(join(partial, file));
+        await target.abort();
         continue;
       }
+      await target.commit({ replace: false });
       out.push({ name: file, table, rows: ids.length, bytes, sha256: h.digest('hex'), ids });
     }
     return out;
@@ -107,9 +125,7 @@ export async function exportArchive(
   const files = exported.map(({ ids: _ids, ...f }) => f);
   const manifest = `${JSON.stringify({ format: ARCHIVE_EXPORT_FORMAT, org: org.slug, exported_at: exportedAt.toISOString(), files }, null, 2)}\n`;
   const manifestSha256 = createHash('sha256').update(manifest).digest('hex');
-  const ms = createWriteStream(join(partial, 'manifest.json'), { flags: 'wx' });
-  ms.end(manifest);
-  await once(ms, 'finish');
+  await writePrivateFile(join(partial, 'manifest.json'), manifest, { replace: false });
 
   // Read every file back: same bytes, same rows, or nothing is purged.
   for (const f of files) {
@@ -118,8 +134,7 @@ export async function exportArchive(
       throw new Error(`${f.name} does not match what was written (sha256 ${check.sha256}); nothing purged`);
     }
   }
-  const dir = join(outDir, name);
-  await rename(partial, dir);
+  await rename(partial, dir); // fails, rather than follows, if anything is already at DIR
 
   let purged = 0;
   await session.transaction(async (trx) => {

@@ -6,10 +6,10 @@
 // creation leaves. Deterministic: ids are derived from names (md5), dates
 // from the anchor date, so two seeds on the same day give the same rows.
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ClientBase } from 'pg';
 import type { Logger } from 'pino';
+import { makePrivateDirectory, writePrivateFile } from '../io/private-file.js';
 
 export interface DemoSeedResult {
   readonly seeded: boolean;
@@ -310,8 +310,8 @@ export async function seedDemo(
         const bytes = demoImage(child.id, n);
         const key = `${child.org_id}/${child.site_id}/${child.id}/drawing-${n}.svg`;
         const file = join(mediaDir, key);
-        await mkdir(dirname(file), { recursive: true });
-        await writeFile(file, bytes);
+        await makePrivateDirectory(dirname(file));
+        await writePrivateFile(file, bytes);
         await client.query(
           `insert into media_files (org_id, site_id, id, child_id, uploaded_by, storage_key, content_type, size_bytes, sha256, caption, created_at)
            values ($1, $2, md5('trustctl-demo:media:' || $3::text || ':' || $4::text)::uuid, $3::uuid, $5, $6,

@@ -75,7 +75,7 @@ export function registerRetentionCommands(program: Command): void {
     .command('export')
     .summary('write an organisation’s archived rows to JSON Lines with a manifest, verify, then purge them')
     .description(
-      'write an organisation’s archived rows to DIR/archive-ORG-TIME/, one TABLE.jsonl per table (one row as JSON per line) and manifest.json (rows, bytes and SHA-256 of each file); the directory is written as .partial and renamed when complete. The files are read back and checked, and only then are exactly the exported rows purged from the archive schema (unless --no-purge). Audited with the manifest’s SHA-256.',
+      'write an organisation’s archived rows to DIR/archive-ORG-TIME/, one TABLE.jsonl per table (one row as JSON per line) and manifest.json (rows, bytes and SHA-256 of each file); the directory (0700, files 0600, never written through a symlink) is built in a private work folder and renamed when complete. The files are read back and checked, and only then are exactly the exported rows purged from the archive schema (unless --no-purge). Audited with the manifest’s SHA-256.',
     )
     .requiredOption('--org <slug>', 'the organisation')
     .requiredOption('--out <dir>', 'an existing directory for the export')
