@@ -283,6 +283,8 @@ async function applyErasure(
   reference: string,
 ): Promise<{ plan: ErasurePlan; mediaKeys: string[] }> {
   const { plan, units } = await planUnits(trx, orgId, subject);
+  // The person's names and email in operator sessions' reasons and command lines (migration 0022).
+  await sql`select app.erasure_redact_sessions(${orgId}::uuid, ${subject.id}::uuid)`.execute(trx);
   const mediaKeys: string[] = [];
   for (const u of units) {
     const account = plan.tables.find((t) => t.table === u.name);

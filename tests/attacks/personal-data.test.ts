@@ -2,7 +2,10 @@
 // database has checked (a sweep run the policy allows, an erasure request,
 // an archive purge), never a row a legal hold covers; and the archive is
 // audited and written only from live rows. Each worked before migration 0017.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { OAK, OAK_PRIMARY, demoId } from '../support/demo-ids.js';
 import { asOperatorInSession, countAs, openSession, sqlstate } from '../support/attacker.js';
@@ -272,5 +275,39 @@ describe('the archive', () => {
     expect(archived + held).toBe(oakNotes);
     expect(await countAs(db, `select count(*) from audit_events where org_id = $1 and action = 'archive.notes.insert' and actor_type = 'operator'`, [OAK])).toBe(archived);
     expect(await countAs(db, `select count(*) from audit_events where org_id = $1 and action = 'notes.delete' and actor_type = 'operator'`, [OAK])).toBe(archived);
+  });
+});
+
+describe('free text about a person', () => {
+  it('a session reason naming a child stays out of the audit trail, and the child’s erasure redacts it on the session', async () => {
+    const kid = demoId('child:oak-primary:7');
+    const name = (await db.admin.query(`select full_name from children where org_id = $1 and id = $2`, [OAK, kid])).rows[0].full_name as string;
+    // An operator writes the child's name into a session's reason, and acts in it.
+    const session = await db.withClient('trustctl_test_op', async (c) => {
+      const s = (await c.query(`select session_id from app.begin_operator_session($1, null, array['oak-trust'], false, 'psql', 'x', 'x')`,
+        [`Call with the school about ${name}`])).rows[0].session_id as string;
+      await c.query('begin');
+      await c.query(`select set_config('app.operator_session', $1, true)`, [s]);
+      await c.query(`insert into notes (org_id, site_id, child_id, kind, body) values ($1, $2, $3, 'general', 'called')`, [OAK, OAK_PRIMARY, kid]);
+      await c.query('commit');
+      return s;
+    });
+    const inTrail = () => countAs(db, `select count(*) from audit_events where operator_session_id = $1 and (reason ilike $2 or context::text ilike $2)`, [session, `%${name}%`]);
+    expect(await countAs(db, `select count(*) from audit_events where operator_session_id = $1`, [session])).toBeGreaterThan(0);
+    expect(await inTrail()).toBe(0);
+
+    await erasureRequest('ER-NAMED-1', kid);
+    const work = await mkdtemp(join(tmpdir(), 'trustctl-named-'));
+    try {
+      await cp(inject('mediaDir'), join(work, 'media'), { recursive: true });
+      const r = await runCli(['--database-url', db.url('trustctl_test_op2'), '--reason', 'erasure request', 'dsar', 'erase', '--org', 'oak-trust', '--subject', kid,
+        '--request', 'ER-NAMED-1', '--yes', '--out', join(work, 'certs'), '--media-dir', join(work, 'media')]);
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+    const reason = (await db.admin.query(`select reason from operator_sessions where id = $1`, [session])).rows[0].reason as string;
+    expect(reason).toBe('Call with the school about [redacted]');
+    expect(await countAs(db, `select count(*) from operator_sessions where reason ilike $1 or command ilike $1`, [`%${name}%`])).toBe(0);
   });
 });

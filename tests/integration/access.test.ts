@@ -180,10 +180,14 @@ describe('time-boxed access, with the real clock', () => {
     const d = await cli('trustctl_test_op2', ['--ticket', 'SUP-300', '--reason', 'Not needed after all', 'access', 'deny', g.id, '--org', 'oak-trust']);
     expect(d.code).toBe(0);
     expect(JSON.parse(d.stdout)).toMatchObject({ state: 'denied', deniedBy: 'trustctl_test_op2' });
+    // The reason is on the operator session the event names (free text stays out of the sealed trail, migration 0022).
     const events = await db.admin.query(
-      `select action, actor_id, ticket, reason, subject_ids, context from audit_events where target_id = $1 and action like 'access.%' order by id`,
+      `select e.action, e.actor_id, e.ticket, s.reason, e.reason as event_reason, e.subject_ids, e.context
+         from audit_events e join operator_sessions s on s.id = e.operator_session_id
+        where e.target_id = $1 and e.action like 'access.%' order by e.id`,
       [g.id],
     );
+    expect(events.rows.map((e) => e.event_reason)).toEqual([null, null]);
     expect(events.rows.map((e) => [e.action, e.actor_id, e.ticket, e.reason])).toEqual([
       ['access.grant', 'trustctl_test_op', 'SUP-300', 'Audit test'],
       ['access.deny', 'trustctl_test_op2', 'SUP-300', 'Not needed after all'],

@@ -85,6 +85,7 @@ describe('the migrated reference schema', () => {
         'erasure_certificate_seal(p_org uuid, p_erasure uuid)',
         'erasure_certificate_valid(p_org uuid, p_erasure uuid, p_subject_type text, p_subject uuid, p_reference text, p_session uuid, p_sha256 text, p_seal text)',
         'erasure_pseudonym(p_org uuid, p_id uuid)',
+        'erasure_redact_sessions(p_org uuid, p_subject uuid)',
         'is_support_user(p_org uuid, p_user uuid)',
         'live_roles()',
         'operator_org_ids()',
@@ -103,7 +104,7 @@ describe('the migrated reference schema', () => {
       'info foreign-key-without-tenant-key constraint role_assignments_user_org_id_user_id_fkey on public.role_assignments',
       'info unique-without-tenant-key index public.organisations_slug_key',
     ]);
-    expect(report.summary).toEqual({ error: 0, warn: 0, info: 36 });
+    expect(report.summary).toEqual({ error: 0, warn: 0, info: 37 });
     expect(code).toBe(0);
     // The probe ran over every tenant table as all five personas, crossed nothing, and left nothing behind.
     expect(report.probe?.home).toMatch(/^[a-z-]+\/[a-z-]+$/);
@@ -125,7 +126,7 @@ describe('the migrated reference schema', () => {
     expect(a.code).toBe(0);
     expect(a.stdout).toBe(b.stdout);
     expect(a.stdout).toContain('see docs/doctor.md#unique-without-tenant-key');
-    expect(a.stdout).toMatch(/OK: no errors, 0 warning\(s\), 36 info/);
+    expect(a.stdout).toMatch(/OK: no errors, 0 warning\(s\), 37 info/);
     expect(a.stdout).toMatch(/Live probe \(rolled back\): \d+ tenant tables × 5 personas, \d+ attempts, 0 crossed/);
   });
 

@@ -34,8 +34,10 @@ describe('retention policies', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ org: 'oak-trust', site: 'elm-academy', category: 'attendance', keepFor: '1y', action: 'delete', clock: 'session_date' });
     const list = JSON.parse((await cli(['retention', 'policy', 'list', '--org', 'oak-trust'])).stdout) as Array<{ site: string | null; category: string; keepFor: string }>;
     expect(list.filter((p) => p.category === 'attendance').map((p) => [p.site, p.keepFor])).toEqual([[null, '3y'], ['elm-academy', '1y']]);
-    const ev = await db.admin.query(`select reason, actor_type from audit_events where action = 'retention_policies.insert' and org_id = $1 and site_id = $2`, [OAK, ELM]);
-    expect(ev.rows).toEqual([{ reason: 'Retention schedule 2026', actor_type: 'operator' }]);
+    // The reason is on the operator session the event names, not copied into the sealed trail (migration 0022).
+    const ev = await db.admin.query(`select s.reason, e.reason as event_reason, e.actor_type from audit_events e join operator_sessions s on s.id = e.operator_session_id
+      where e.action = 'retention_policies.insert' and e.org_id = $1 and e.site_id = $2`, [OAK, ELM]);
+    expect(ev.rows).toEqual([{ reason: 'Retention schedule 2026', event_reason: null, actor_type: 'operator' }]);
     // Setting it again updates the one policy.
     expect((await cli(['--reason', 'Tighter', 'retention', 'policy', 'set', '--org', 'oak-trust', '--site', 'elm-academy', '--category', 'attendance', '--keep', '2y', '--action', 'delete'])).code).toBe(0);
     expect(await count(`select count(*) as n from retention_policies where org_id = $1 and site_id = $2 and category = 'attendance'`, [OAK, ELM])).toBe(1);

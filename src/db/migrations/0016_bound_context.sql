@@ -40,7 +40,6 @@ create unlogged table app.context_bindings (
   user_org_id uuid,
   -- The session named belongs to session_user (open or not: RLS decides access).
   session_ok boolean not null,
-  reason text,
   ticket text,
   -- Why an operator changes personal data in this transaction (migration
   -- 0017): set only by app.begin_* functions after checking it.
@@ -69,7 +68,6 @@ declare
   v_user_org uuid := nullif(pg_catalog.current_setting('app.user_org_id', true), '')::uuid;
   v_xact xid8 := pg_catalog.pg_current_xact_id();
   v_ok boolean := false;
-  v_reason text;
   v_ticket text;
   b app.context_bindings;
 begin
@@ -83,15 +81,15 @@ begin
     return b;
   end if;
   if v_session is not null then
-    select true, s.reason, s.ticket into v_ok, v_reason, v_ticket
+    select true, s.ticket into v_ok, v_ticket
       from public.operator_sessions s where s.id = v_session and s.db_user = session_user;
   end if;
   insert into app.context_bindings as c
-    (backend_pid, xact, operator_session, user_id, user_org_id, session_ok, reason, ticket)
-  values (pg_catalog.pg_backend_pid(), v_xact, v_session, v_user, v_user_org, coalesce(v_ok, false), v_reason, v_ticket)
+    (backend_pid, xact, operator_session, user_id, user_org_id, session_ok, ticket)
+  values (pg_catalog.pg_backend_pid(), v_xact, v_session, v_user, v_user_org, coalesce(v_ok, false), v_ticket)
   on conflict (backend_pid) do update
     set xact = excluded.xact, operator_session = excluded.operator_session, user_id = excluded.user_id,
-        user_org_id = excluded.user_org_id, session_ok = excluded.session_ok, reason = excluded.reason,
+        user_org_id = excluded.user_org_id, session_ok = excluded.session_ok,
         ticket = excluded.ticket, purpose = null, purpose_org = null, purpose_site = null, purpose_table = null,
         purpose_run = null, purpose_action = null, purpose_cutoff = null, purpose_subject = null
   returning * into b;
@@ -223,7 +221,10 @@ begin
      case when tg_table_schema = 'public' then '' else tg_table_schema || '.' end || tg_table_name,
      v_row ->> tg_argv[0],
      v_subjects,
-     case when b.session_ok then b.reason end, case when b.session_ok then b.ticket end,
+     -- The session's reason is free text (it may name a person): it stays on
+     -- the session, where erasure reaches it, and is not copied into the
+     -- sealed, append-only trail; the event names the session.
+     null, case when b.session_ok then b.ticket end,
      pg_catalog.inet_client_addr(), v_context);
   return null;
 end
@@ -249,7 +250,7 @@ begin
      subject_ids, outcome, reason, ticket, source_ip, context)
   values
     (p_org_id, p_site_id, 'operator', session_user, b.operator_session, p_action, p_target_type, p_target_id,
-     coalesce(p_subject_ids, '{}'), coalesce(p_outcome, 'success'), b.reason, b.ticket,
+     coalesce(p_subject_ids, '{}'), coalesce(p_outcome, 'success'), null, b.ticket,
      pg_catalog.inet_client_addr(), coalesce(p_context, '{}'))
   returning id into v_id;
   return v_id;
