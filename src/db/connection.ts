@@ -1,8 +1,12 @@
 // Turns a database URL into connection settings, enforcing trustctl's TLS
 // rule: to any host other than loopback or a Unix socket, TLS with
 // certificate and host-name verification (libpq's sslmode=verify-full), unless
-// the user opts out with --dangerously-skip-tls-verify. Passwords never leave
-// this module except inside the pg config object.
+// the user opts out with --dangerously-skip-tls-verify. The host classified is
+// the one node-postgres will connect to: the URL's host, else PGHOST, else
+// localhost (pg 8 reads PGHOST but not PGHOSTADDR or service files, so those
+// are refused rather than guessed at), and it is pinned in the config so pg
+// cannot re-read the environment. Passwords never leave this module except
+// inside the pg config object.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { PoolConfig } from 'pg';
@@ -25,6 +29,8 @@ export interface ConnectionOptions {
   /** --dangerously-skip-tls-verify */
   readonly skipTlsVerify?: boolean;
   readonly applicationName?: string;
+  /** Where PGHOST and friends are read from; process.env unless a test says otherwise. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** True for a Unix socket directory, localhost, 127.0.0.0/8 or ::1. */
@@ -56,10 +62,10 @@ export function parseDatabaseUrl(url: string, options: ConnectionOptions = {}): 
     );
   }
   const p = parsed as Record<string, string | undefined>;
-  const host = p.host || undefined;
+  const host = effectiveHost(p.host || undefined, options.env ?? process.env);
   const local = isLocalHost(host);
   const sslmode = (p.sslmode ?? '').toLowerCase();
-  const display = `${p.user || '(default user)'}@${host ?? '(default socket)'}${p.port ? `:${p.port}` : ''}/${p.database || '(default database)'}`;
+  const display = `${p.user || '(default user)'}@${host}${p.port ? `:${p.port}` : ''}/${p.database || '(default database)'}`;
 
   let ssl: PoolConfig['ssl'];
   let insecure = false;
@@ -92,6 +98,30 @@ export function parseDatabaseUrl(url: string, options: ConnectionOptions = {}): 
     connectionTimeoutMillis: 10_000,
   };
   return { config, display, local, insecure };
+}
+
+/**
+ * The host pg will connect to, refusing the libpq variables pg ignores (a
+ * remote PGHOSTADDR, PGSERVICE) because the user meant them to pick the host.
+ *
+ * @example
+ * effectiveHost(undefined, { PGHOST: 'db.example.com' }) // 'db.example.com'
+ */
+function effectiveHost(urlHost: string | undefined, env: NodeJS.ProcessEnv): string {
+  if (env.PGSERVICE) {
+    throw new RefusedError(
+      `PGSERVICE=${env.PGSERVICE} is set, but trustctl's PostgreSQL driver ignores service files, so the host it names cannot be checked`,
+      'Unset PGSERVICE and give the host in --database-url (postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full)',
+    );
+  }
+  const host = urlHost || env.PGHOST || 'localhost';
+  if (env.PGHOSTADDR && !isLocalHost(env.PGHOSTADDR)) {
+    throw new RefusedError(
+      `PGHOSTADDR=${env.PGHOSTADDR} is set, but trustctl's PostgreSQL driver ignores it and would connect to ${host}`,
+      'Unset PGHOSTADDR and give the host in --database-url (postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full)',
+    );
+  }
+  return host;
 }
 
 function stripSslFiles(url: string): { url: string; files: Record<string, string> } {

@@ -101,6 +101,8 @@ async function startEmbeddedTarget(settings: DbSettings): Promise<EmbeddedCluste
       await migrate(client, { logger: settings.logger });
       await ensureOperatorRole(client, cluster.operatorRole, String(cluster.operatorConfig.password), {
         resetPassword: false,
+        // The embedded cluster's operator role is trustctl's own: it was created here.
+        adopt: true,
       });
     } finally {
       await client.end();

@@ -120,6 +120,50 @@ describe('working commands', () => {
     expect(row.ended_at).not.toBeNull();
   });
 
+  it('operator add refuses an existing non-operator role without --adopt, and reserved roles even with it (exit 2, role unchanged)', async () => {
+    const suffix = Date.now().toString(36);
+    const webapp = `webapp_${suffix}`;
+    const plain = `plain_${suffix}`;
+    await db.admin.query(`create role ${webapp} login password 'the-apps-own-password' in role app_user`);
+    await db.admin.query(`create role ${plain} login password 'a-plain-role-password'`);
+    const snapshot = async (name: string) => (await db.admin.query(
+      `select a.rolpassword, a.rolcanlogin, a.rolsuper, array(select g.rolname from pg_auth_members m join pg_roles g on g.oid = m.roleid
+         where m.member = a.oid order by 1)::text[] as groups from pg_authid a where a.rolname = $1`, [name])).rows[0];
+    const add = (args: string[]) => runCli(['operator', 'add', ...args, '--password-stdin'], {
+      env: { DATABASE_URL: db.url('admin') },
+      input: 'an-operator-password\n',
+    });
+    try {
+      for (const name of [webapp, 'trustctl_probe', 'app_user', 'trustctl_definer']) {
+        const before = await snapshot(name);
+        for (const args of [[name], [name, '--adopt']]) {
+          const r = await add(args);
+          expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+          expect(oneLine(r.stderr)).toBe(true);
+          expect(await snapshot(name)).toEqual(before);
+        }
+      }
+      expect((await snapshot(webapp)).groups).toEqual(['app_user']);
+
+      const before = await snapshot(plain);
+      const refused = await add([plain]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain('--adopt');
+      expect(await snapshot(plain)).toEqual(before);
+      const adopted = await add([plain, '--adopt']);
+      expect(adopted.code, adopted.stderr).toBe(0);
+      const after = await snapshot(plain);
+      expect(after.groups).toEqual(['trustctl_operator']);
+      expect(after.rolpassword).not.toBe(before.rolpassword);
+      // Already an operator: a password reset needs no --adopt.
+      const again = await add([plain]);
+      expect(again.code, again.stderr).toBe(0);
+    } finally {
+      await db.admin.query(`drop role if exists ${webapp}`);
+      await db.admin.query(`drop role if exists ${plain}`);
+    }
+  });
+
   it('operator add creates a plain operator role from --password-stdin, which can then work', async () => {
     const name = `op_${Date.now().toString(36)}`;
     const r = await runCli(['operator', 'add', name, '--password-stdin'], {

@@ -163,6 +163,21 @@ describe('what each persona does see (the matrix is not vacuous)', () => {
     expect(own.length).toBeGreaterThan(0);
   });
 
+  it('guardians\u2019 emails and phones: a teacher sees only those of caseload children, a site admin the whole site\u2019s', async () => {
+    const teacherKids = (await visible('staff:oak-primary:teacher:1', 'select id from children')).map((r) => r.id);
+    const caseloadGuardians = await truth(
+      `select distinct guardian_id as id from guardianships where org_id = $1 and child_id = any($2::uuid[]) order by 1`, [OAK, teacherKids]);
+    const siteGuardians = await truth(`select id from users where org_id = $1 and site_id = $2 and kind = 'guardian' order by 1`, [OAK, OAK_PRIMARY]);
+    const teacherSees = await visible('staff:oak-primary:teacher:1', `select id, email, phone from users where kind = 'guardian' order by 1`);
+    expect(teacherSees.map((r) => ({ id: r.id }))).toEqual(caseloadGuardians);
+    expect(caseloadGuardians.length).toBeGreaterThan(0);
+    expect(caseloadGuardians.length).toBeLessThan(siteGuardians.length);
+    // Colleagues stay visible to a teacher.
+    const staff = await truth(`select id from users where org_id = $1 and site_id = $2 and kind = 'staff' order by 1`, [OAK, OAK_PRIMARY]);
+    expect(await visible('staff:oak-primary:teacher:1', `select id from users where kind = 'staff' order by 1`)).toEqual(staff);
+    expect(await visible('staff:oak-primary:site_admin:1', `select id from users where kind = 'guardian' and site_id = '${OAK_PRIMARY}' order by 1`)).toEqual(siteGuardians);
+  });
+
   it('sensitive notes and safeguarding concerns only for the safeguarding lead; guardians see guardian-visible notes only', async () => {
     const [sensitive] = await truth(`select count(*)::int as n from notes where site_id = $1 and kind = 'sensitive'`, [OAK_PRIMARY]);
     const [concerns] = await truth(`select count(*)::int as n from safeguarding_concerns where site_id = $1`, [OAK_PRIMARY]);

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { runCli } from '../support/cli.js';
 import { withOperatorSession } from '../../src/db/operator-session.js';
 import { RefusedError } from '../../src/errors.js';
 import type { Database } from '../../src/db/schema.js';
@@ -152,5 +153,34 @@ describe('withOperatorSession', () => {
       await k.destroy();
     }
     expect(await sessionsCount()).toBe(before);
+  });
+});
+
+describe('the recorded command line', () => {
+  it('holds no part of a password with "@" and other URL characters, in operator_sessions and its audit event', async () => {
+    const role = `trustctl_test_redact_${process.pid}`;
+    const password = 'Tr0ub4dor@horse-battery-staple:q?x#y';
+    await db.admin.query(`drop role if exists ${role}`);
+    await db.admin.query(`create role ${role} login password '${password}' in role trustctl_operator`);
+    try {
+      const known = new URL(db.url('trustctl_test_op'));
+      const [host, port, database] = [known.hostname, known.port, known.pathname.slice(1)];
+      // The "@" raw, as people type it; the rest percent-encoded so the driver can connect.
+      const url = `postgres://${role}:Tr0ub4dor@${encodeURIComponent(password.slice('Tr0ub4dor@'.length))}@${host}:${port}/${database}`;
+      const r = await runCli(['--database-url', url, 'org', 'show', 'oak-trust', '--reason', 'redaction check', '--json']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const id = JSON.parse(r.stdout).operatorSessionId;
+      const row = (await db.admin.query('select command from operator_sessions where id = $1', [id])).rows[0];
+      const event = (await db.admin.query(
+        `select context->>'command' as command from audit_events where operator_session_id = $1 and action = 'operator_session.start'`, [id])).rows;
+      expect(event.length).toBeGreaterThan(0);
+      for (const command of [row.command, ...event.map((e: { command: string }) => e.command)]) {
+        expect(command).toBe(`trustctl --database-url postgres://${role}:***@${host}:${port}/${database} org show oak-trust --reason redaction check --json`);
+        for (const piece of ['Tr0ub4dor', 'horse', 'battery', 'staple', 'q%3Fx', 'q?x', '%23y']) expect(command).not.toContain(piece);
+      }
+    } finally {
+      await db.admin.query(`drop role if exists ${role}`);
+    }
   });
 });

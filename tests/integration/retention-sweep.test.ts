@@ -54,6 +54,33 @@ describe('retention sweep', () => {
     expect((await db.admin.query(`select count(*)::int as n from attendance_records`)).rows[0]).toEqual(before.rows[0]);
   });
 
+  it('refuses an all-organisation sweep without --all-orgs and an explicit --reason (exit 2), changing nothing', async () => {
+    const snapshot = async () => ({
+      attendance: await rows(db, 'attendance_records'),
+      wellbeing: await rows(db, 'wellbeing_checkins'),
+      sessions: (await db.admin.query(`select count(*)::int as n from operator_sessions`)).rows[0].n,
+    });
+    const before = await snapshot();
+    for (const args of [
+      ['--yes', 'retention', 'sweep'],
+      ['--yes', 'retention', 'sweep', '--all-orgs'],
+      ['--yes', '--reason', '   ', 'retention', 'sweep', '--all-orgs'],
+      ['--yes', '--reason', 'nightly', 'retention', 'sweep'],
+    ]) {
+      const r = await sweep(db, args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/--all-orgs|--reason/);
+    }
+    expect(await snapshot()).toEqual(before);
+    // Both given: an all-organisation session under that reason (a category with no policy here, so nothing is swept).
+    const ok = await sweep(db, ['--yes', '--reason', 'Nightly retention, all trusts', 'retention', 'sweep', '--all-orgs', '--category', 'notes']);
+    expect(ok.code, ok.stderr).toBe(0);
+    const session = (await db.admin.query(`select reason, all_orgs from operator_sessions order by started_at desc limit 1`)).rows[0];
+    expect(session).toEqual({ reason: 'Nightly retention, all trusts', all_orgs: true });
+    expect((await snapshot()).attendance).toEqual(before.attendance);
+  });
+
   it('archives, deletes and anonymises exactly what is due, and nothing held or inside the window', async () => {
     const beforeAsh = await rows(db, 'attendance_records', `org_id = $1 and site_id = $2`, [OAK, ASH]);
     const beforeElm = await rows(db, 'attendance_records', `org_id = $1 and site_id = $2`, [OAK, ELM]);

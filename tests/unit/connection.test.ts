@@ -64,3 +64,71 @@ describe('secrets', () => {
     expect(line).toBe('trustctl dsar erase --subject [email] --subject=[email] --request ER-1 --database-url postgres://op:***@db.example.org/x --org oak-trust');
   });
 });
+
+describe('the host pg will actually use', () => {
+  // node-postgres fills a missing host from PGHOST (then "localhost"); the rule must classify that host, not the URL's blank.
+  const refusedWith = (url: string, env: NodeJS.ProcessEnv): unknown => {
+    try {
+      parseDatabaseUrl(url, { env });
+    } catch (e) {
+      return e;
+    }
+    return undefined;
+  };
+
+  it('refuses a host-less URL when PGHOST names a remote host (exit 2), as it refuses that host in the URL', () => {
+    for (const url of ['postgres:///db', 'postgres:///db?sslmode=disable', 'postgresql://alice:pw@/db?sslmode=require']) {
+      const e = refusedWith(url, { PGHOST: 'db.example.com' });
+      if (url === 'postgres:///db') {
+        // No sslmode: verified TLS to the PGHOST host, and the host is pinned so pg cannot re-read the environment.
+        expect(e).toBeUndefined();
+        const t = parseDatabaseUrl(url, { env: { PGHOST: 'db.example.com' } });
+        expect(t.local).toBe(false);
+        expect(t.config.host).toBe('db.example.com');
+        expect(t.config.ssl).toMatchObject({ rejectUnauthorized: true });
+        continue;
+      }
+      expect(e).toBeInstanceOf(RefusedError);
+      expect(exitCodeFor(e)).toBe(2);
+      expect((e as Error).message).toContain('db.example.com');
+      expect((e as Error).message).not.toContain('pw');
+    }
+  });
+
+  it('refuses PGHOSTADDR naming a remote address (exit 2): pg ignores it, so trustctl will not guess', () => {
+    for (const env of [{ PGHOSTADDR: '10.0.0.5' }, { PGHOSTADDR: '203.0.113.9', PGHOST: 'localhost' }]) {
+      const e = refusedWith('postgres:///db?sslmode=disable', env);
+      expect(e).toBeInstanceOf(RefusedError);
+      expect(exitCodeFor(e)).toBe(2);
+      expect((e as Error).message).toContain('PGHOSTADDR');
+    }
+  });
+
+  it('refuses PGSERVICE (exit 2): pg ignores service files, so the host they name cannot be checked', () => {
+    const e = refusedWith('postgres:///db', { PGSERVICE: 'prod', PGSERVICEFILE: '/etc/pg_service.conf' });
+    expect(e).toBeInstanceOf(RefusedError);
+    expect(exitCodeFor(e)).toBe(2);
+  });
+
+  it('accepts a host-less URL with a local or socket PGHOST, or none, in plain text', () => {
+    for (const [env, host] of [
+      [{}, 'localhost'],
+      [{ PGHOST: 'localhost' }, 'localhost'],
+      [{ PGHOST: '127.0.0.1' }, '127.0.0.1'],
+      [{ PGHOST: '/var/run/postgresql' }, '/var/run/postgresql'],
+      [{ PGHOSTADDR: '127.0.0.1' }, 'localhost'],
+    ] as const) {
+      const t = parseDatabaseUrl('postgres:///db?sslmode=disable', { env });
+      expect(t.local).toBe(true);
+      expect(t.config.host).toBe(host);
+      expect(t.config.ssl).toBe(false);
+    }
+  });
+
+  it('lets the URL host win over PGHOST, as pg does', () => {
+    const t = parseDatabaseUrl('postgres://a@127.0.0.1/db?sslmode=disable', { env: { PGHOST: 'db.example.com' } });
+    expect(t.local).toBe(true);
+    expect(t.config.host).toBe('127.0.0.1');
+    expect(() => parseDatabaseUrl('postgres://a@db.example.com/db?sslmode=disable', { env: { PGHOST: 'localhost' } })).toThrow(RefusedError);
+  });
+});

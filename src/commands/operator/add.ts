@@ -24,10 +24,13 @@ export function registerOperatorAdd(operator: Command): void {
     .argument('<name>', 'the PostgreSQL role name for the operator (lower-case letters, digits, _)')
     .description(
       'create an operator LOGIN role, a member of trustctl_operator (not superuser, not BYPASSRLS),\n' +
-        'or reset its password. Needs an administrative connection.',
+        'or reset an operator\'s password. An existing role that is not an operator is refused unless\n' +
+        '--adopt is given; trustctl\'s and the platform\'s own roles (app_user and its members,\n' +
+        'trustctl_*, postgres, superusers, pg_*) are refused always. Needs an administrative connection.',
     )
     .option('--password-stdin', 'read the password from standard input instead of prompting')
-    .action(async (name: string, opts: { passwordStdin?: boolean }, cmd: Command) => {
+    .option('--adopt', 'make an existing, non-reserved role an operator (its password is reset)')
+    .action(async (name: string, opts: { passwordStdin?: boolean; adopt?: boolean }, cmd: Command) => {
       const ctx = await commandContext(cmd);
       const { parseOperatorName, ensureOperatorRole } = await import('../../db/operators.js');
       parseOperatorName(name);
@@ -36,7 +39,7 @@ export function registerOperatorAdd(operator: Command): void {
       const result = await withAdminDb(ctx.db, async ({ pool }) => {
         const client = await pool.connect();
         try {
-          return await ensureOperatorRole(client, name, pw);
+          return await ensureOperatorRole(client, name, pw, { adopt: opts.adopt === true });
         } finally {
           client.release();
         }

@@ -130,7 +130,7 @@ function registerSweep(retention: Command): void {
       .command('sweep')
       .summary('apply the policies: archive, delete or anonymise what is due, in short resumable batches')
       .description(
-        'apply the retention policies: for every site, category and table with a policy, rows past the cut-off and not under a legal hold are archived (to the archive schema) and deleted, deleted, or anonymised, in keyset batches of --batch-size rows, each its own short transaction with lock_timeout and FOR UPDATE SKIP LOCKED. A run killed at any moment is resumed by the next sweep with the same cut-off; a second sweep over the same data changes nothing. One sweep per organisation at a time. Without --yes it shows the plan and, on a terminal, asks; elsewhere it exits 2. One audit event per run with its counts. A policy you set or changed in the last 24 hours is skipped (another operator applies it); the database checks every batch against its run and refuses held rows. Without --org: every organisation.',
+        'apply the retention policies: for every site, category and table with a policy, rows past the cut-off and not under a legal hold are archived (to the archive schema) and deleted, deleted, or anonymised, in keyset batches of --batch-size rows, each its own short transaction with lock_timeout and FOR UPDATE SKIP LOCKED. A run killed at any moment is resumed by the next sweep with the same cut-off; a second sweep over the same data changes nothing. One sweep per organisation at a time. Without --yes it shows the plan and, on a terminal, asks; elsewhere it exits 2. One audit event per run with its counts. A policy you set or changed in the last 24 hours is skipped (another operator applies it); the database checks every batch against its run and refuses held rows. Name the organisations with --org; every organisation needs --all-orgs and an explicit --reason (exit 2 otherwise, nothing changed).',
       ),
     'sweep',
   )
@@ -139,8 +139,12 @@ function registerSweep(retention: Command): void {
     .option('--max-duration <duration>', 'stop after this long (e.g. 20m); the next sweep resumes')
     .action(async (opts: { org: string[]; allOrgs?: boolean; category: string[]; batchSize: string; maxDuration?: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
-      const scope = parseOrgScope(opts, 'all');
       const { RefusedError } = await import('../../errors.js');
+      // Destructive across every school: named, never the default, and never under a canned reason.
+      const scope = parseOrgScope(opts, 'refuse');
+      if ('allOrgs' in scope && !ctx.options.reason?.trim()) {
+        throw new RefusedError('a sweep of every organisation needs an explicit reason', 'Pass --reason "why" with --all-orgs; it is recorded in the audit trail');
+      }
       const { findCategory } = await import('../../retention/categories.js');
       const { parseDuration } = await import('../../access/duration.js');
       const batchSize = /^\d{1,6}$/.test(opts.batchSize) ? Number(opts.batchSize) : NaN;
