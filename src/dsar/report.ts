@@ -2,6 +2,7 @@
 // parent: the data as tables, what was withheld and why, and the Article 15
 // information) and README.txt. Pure string builders; the export streams
 // their pieces into files.
+import { printable } from '../io/printable.js';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -231,7 +232,7 @@ export interface ReadmeInput extends ReportHeader {
 
 export function readmeText(r: ReadmeInput): string {
   return `Subject access request ${r.reference}
-${r.organisation}: information held about ${r.subjectName} (${r.subjectType})
+${printable(r.organisation)}: information held about ${printable(r.subjectName)} (${r.subjectType})
 Received ${readableDate(r.receivedOn)}; due ${readableDate(r.dueOn)}; records as they stood on ${readableTime(r.asOf)}.
 
 Open index.html in a web browser to read it. The same data is in data/ as

@@ -164,3 +164,18 @@ describe('archived records are still held, so the bundle has them', () => {
     expect((await runCli(['dsar', 'verify', result.path])).code).toBe(0);
   });
 });
+
+describe('the bundle’s README.txt', () => {
+  it('shows control characters and bidi overrides in a child’s name as visible escapes', async () => {
+    const kid = demoId('child:oak-primary:8');
+    await db.admin.query(`update children set full_name = $3 where org_id = $1 and id = $2`, [OAK, kid, 'Ava\u001b]0;pwned\u0007\u001b[2K\r\u202eSmith']);
+    const op = db.url('trustctl_test_op');
+    expect((await runCli(['--database-url', op, 'dsar', 'request', 'open', '--org', 'oak-trust', '--subject', kid, '--request', 'SAR-README-1'])).code).toBe(0);
+    const r = await runCli(['--database-url', op, '--json', 'dsar', 'export', '--org', 'oak-trust', '--subject', kid, '--request', 'SAR-README-1',
+      '--out', await mkdtemp(join(work, 'readme-')), '--media-dir', mediaDir]);
+    expect(r.code, r.stderr).toBe(0);
+    const readme = (await readZip(JSON.parse(r.stdout).path as string)).get('README.txt')!.toString('utf8');
+    expect(readme).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+    expect(readme).toContain('Ava\\x1b]0;pwned\\x07\\x1b[2K\\x0d\\u202eSmith');
+  });
+});
