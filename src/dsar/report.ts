@@ -6,9 +6,12 @@ import { printable } from '../io/printable.js';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
-/** Escapes text for HTML element content and attribute values. */
+/** Controls a page would act on or hide, and bidi overrides that make one name read as another (tab and line breaks stay). */
+const CONTROLS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Escapes text for HTML element content and attribute values; controls and bidi overrides become visible escapes. */
 export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+  return value.replace(/[&<>"']/g, (c) => ESCAPES[c]!).replace(CONTROLS, (c) => printable(c));
 }
 
 const LABELS: Record<string, string> = {

@@ -65,6 +65,9 @@ describe('the report in a real browser', () => {
     expect(dom.stdout).not.toContain('pwned</title>');
     expect(dom.stdout).toContain('&lt;script&gt;document.title=');
     expect(dom.stdout).not.toMatch(/<(img|iframe|script)\b/i);
+    // A right-to-left override shows as an escape, not as reversed text.
+    expect(html).not.toContain('\u202e');
+    expect(dom.stdout).toContain('\\u202eevil');
 
     // A person looks at it: a screenshot and a printout, kept for CI.
     await mkdir(OUTPUT, { recursive: true });
