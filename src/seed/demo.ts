@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import type { ClientBase } from 'pg';
 import type { Logger } from 'pino';
 import { makePrivateDirectory, writePrivateFile } from '../io/private-file.js';
+import { encodePng } from './png.js';
 
 export interface DemoSeedResult {
   readonly seeded: boolean;
@@ -267,13 +268,21 @@ values (pg_temp.sid('org:oak-trust'), pg_temp.sid('site:oak-primary'), pg_temp.s
         pg_temp.sid('guardian:little-acorns-nursery:2:1'), current_date - 3, (current_date - 3 + interval '1 month')::date);
 `;
 
-/** A small, valid SVG "drawing" for a child, deterministic from its id. */
+/** HSL (degrees, 0–1, 0–1) to 8-bit RGB. */
+function hsl(h: number, s: number, l: number): [number, number, number] {
+  const k = (n: number) => (n + h / 30) % 12;
+  const a = s * Math.min(l, 1 - l);
+  const f = (n: number) => Math.round(255 * (l - a * Math.max(-1, Math.min(k(n) - 3, 9 - k(n), 1))));
+  return [f(0), f(8), f(4)];
+}
+
+/** A small PNG "drawing" for a child (a circle on a coloured ground), deterministic from its id. */
 function demoImage(childId: string, n: number): Buffer {
-  const hue = parseInt(childId.slice(0, 2), 16) + n * 40;
-  return Buffer.from(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="120" height="80"><rect width="120" height="80" fill="hsl(${hue},60%,80%)"/>` +
-      `<circle cx="${30 + n * 30}" cy="40" r="18" fill="hsl(${hue + 120},60%,50%)"/></svg>\n`,
-  );
+  const hue = (parseInt(childId.slice(0, 2), 16) + n * 40) % 360;
+  const ground = hsl(hue, 0.6, 0.8);
+  const ink = hsl((hue + 120) % 360, 0.6, 0.5);
+  const cx = 30 + n * 30;
+  return encodePng(120, 80, (x, y) => ((x - cx) ** 2 + (y - 40) ** 2 <= 18 ** 2 ? ink : ground));
 }
 
 /**
@@ -308,14 +317,14 @@ export async function seedDemo(
     for (const child of children.rows) {
       for (let n = 1; n <= 2; n++) {
         const bytes = demoImage(child.id, n);
-        const key = `${child.org_id}/${child.site_id}/${child.id}/drawing-${n}.svg`;
+        const key = `${child.org_id}/${child.site_id}/${child.id}/drawing-${n}.png`;
         const file = join(mediaDir, key);
         await makePrivateDirectory(dirname(file));
         await writePrivateFile(file, bytes);
         await client.query(
           `insert into media_files (org_id, site_id, id, child_id, uploaded_by, storage_key, content_type, size_bytes, sha256, caption, created_at)
            values ($1, $2, md5('trustctl-demo:media:' || $3::text || ':' || $4::text)::uuid, $3::uuid, $5, $6,
-                   'image/svg+xml', $7, $8, $9, now() - ($4::text || ' months')::interval)`,
+                   'image/png', $7, $8, $9, now() - ($4::text || ' months')::interval)`,
           [
             child.org_id,
             child.site_id,

@@ -69,8 +69,9 @@ describe('media in a DSAR bundle', () => {
     expect(files.get(`media/${htmlId}.bin`)?.toString('utf8')).toBe(html);
     const manifest = JSON.parse(files.get('manifest.json')!.toString('utf8'));
     expect(manifest.media_neutralised).toContainEqual(expect.objectContaining({ media_id: htmlId, path: `media/${htmlId}.bin`, content_type: 'text/html' }));
-    // The demo's drawings are SVG, which can carry script too: also .bin.
+    // Only what could be active is neutralised: the child's PNG drawings travel as .png.
     for (const m of manifest.media_neutralised) expect(m.path).toMatch(/^media\/[0-9a-f-]+\.bin$/);
+    expect([...files.keys()].filter((n) => n.startsWith('media/') && n.endsWith('.png')).length).toBeGreaterThan(0);
     expect([...files.keys()].filter((n) => n.startsWith('media/') && !/\.(png|jpg|gif|webp|pdf|txt|mp3|mp4|bin)$/.test(n))).toEqual([]);
     // The other organisation's file is not in the bundle, by either route; the manifest names the refusal.
     for (const [name, content] of files) expect({ name, leaks: content.includes(Buffer.from(secret)) }).toEqual({ name, leaks: false });
