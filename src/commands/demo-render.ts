@@ -11,6 +11,8 @@ export function renderTour(
   dsar: DemoDsarResult,
   audit: DemoAuditResult,
   doctor: DoctorReport,
+  /** Whether a `trustctl` command is on the PATH; else the next steps say `npx trustctl`. */
+  onPath: boolean,
 ): string {
   const h = (s: string): string => chalk.bold(s);
   const lines: string[] = [];
@@ -87,6 +89,10 @@ export function renderTour(
       : `   ${s.error} ERROR(S): ${doctor.findings.filter((f) => f.severity === 'error').slice(0, 3).map((f) => `${f.code} ${printable(f.object)}`).join('; ')}`,
   );
   lines.push('');
-  lines.push('Next: trustctl doctor · trustctl dsar list --org oak-trust · trustctl audit verify · trustctl audit export --org oak-trust --out trail.csv · trustctl --help');
+  const t = onPath ? 'trustctl' : 'npx trustctl';
+  lines.push(
+    `Next: ${t} doctor · ${t} dsar list --org oak-trust · ${t} audit verify · ${t} audit export --org oak-trust --out trail.csv · ${t} --help`,
+  );
+  if (!onPath) lines.push('      (npx runs trustctl from this folder; `npm install -g .` here puts `trustctl` on your PATH)');
   return lines.join('\n');
 }

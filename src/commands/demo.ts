@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ExitCode, RefusedError } from '../errors.js';
+import { commandOnPath } from '../io/on-path.js';
 import { commandContext } from './context.js';
 
 export function registerDemoCommand(program: Command): void {
@@ -46,7 +47,7 @@ export function registerDemoCommand(program: Command): void {
       const { runDoctorCommand } = await import('./doctor.js');
       const doctor = await runDoctorCommand(ctx, [], true);
       const { renderTour } = await import('./demo-render.js');
-      ctx.print({ seed, tour, dsar, audit, doctor }, () => renderTour(seed, tour, dsar, audit, doctor));
+      ctx.print({ seed, tour, dsar, audit, doctor }, () => renderTour(seed, tour, dsar, audit, doctor, commandOnPath('trustctl')));
       if (doctor.summary.error > 0) process.exitCode = ExitCode.verificationFailed;
     });
 }

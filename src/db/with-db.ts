@@ -93,7 +93,10 @@ async function startEmbeddedTarget(settings: DbSettings): Promise<EmbeddedCluste
   const { startEmbedded } = await import('./embedded.js');
   const cluster = await startEmbedded({ logger: settings.logger, home: settings.home });
   onShutdown(() => cluster.stop());
-  settings.notice(`Using the embedded PostgreSQL database in ${cluster.dataDir} (port ${cluster.port}); set DATABASE_URL to use another.`);
+  const copied = cluster.binaries.copiedTo ? `, PostgreSQL ${cluster.binaries.version} run from ${cluster.binaries.copiedTo}` : '';
+  settings.notice(
+    `Using the embedded PostgreSQL database in ${cluster.dataDir} (port ${cluster.port}${copied}); set DATABASE_URL to use another.`,
+  );
   try {
     const client = new pg.Client(cluster.adminConfig);
     await client.connect();

