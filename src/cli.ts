@@ -1,7 +1,7 @@
 // Builds the commander program and holds the single error boundary that maps
 // error classes to the documented exit codes (see src/errors.ts).
 import { Command, CommanderError, Option } from 'commander';
-import { exitCodeFor, ExitCode, hintFor } from './errors.js';
+import { CONNECTION_LOST, exitCodeFor, ExitCode, hintFor, isConnectionLost } from './errors.js';
 import { printable } from './io/printable.js';
 import { runInterruptCleanups, runShutdownCleanups } from './lifecycle.js';
 import { registerAuditCommands } from './commands/audit/index.js';
@@ -66,8 +66,9 @@ export function buildProgram(): Command {
 }
 
 function formatError(error: unknown, verbose: boolean): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const hint = hintFor(error);
+  const lost = isConnectionLost(error);
+  const message = lost ? CONNECTION_LOST.message : error instanceof Error ? error.message : String(error);
+  const hint = lost ? CONNECTION_LOST.hint : hintFor(error);
   // Messages can quote the data (a subject's name, a file name): shown printable.
   const line = `trustctl: ${printable(message.split('\n')[0])}${hint ? ` (${printable(hint)})` : ''}`;
   if (verbose && error instanceof Error && error.stack) return `${line}\n${error.stack.split('\n').map(printable).join('\n')}`;
@@ -98,11 +99,25 @@ export async function run(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The safety net of the one boundary: an 'error' event nobody listened to
+  // or a rejected promise nobody awaited (a stream, a child process, a
+  // connection) still ends in one line and the exit code of its class. An
+  // open operator session is closed (as interrupted) on the way out.
+  let crashed = false;
+  const onCrash = (error: unknown): void => {
+    if (crashed || interrupted) return;
+    crashed = true;
+    process.stderr.write(`${formatError(error, verbose)}\n`);
+    const code = exitCodeFor(error);
+    void runInterruptCleanups().finally(() => process.exit(code));
+  };
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
   const program = buildProgram();
   try {
     await program.parseAsync([...argv]);
   } catch (error) {
-    if (interrupted) return;
+    if (interrupted || crashed) return;
     if (error instanceof CommanderError) {
       // commander has already printed its one line (or the help text).
       // --help and --version exit 0; a usage error (or a group without its verb) exits 2.

@@ -100,6 +100,27 @@ export function exitCodeFor(error: unknown): number {
   return ExitCode.failed;
 }
 
+/**
+ * True when the error says the database connection went away mid-command
+ * (the server stopped or was killed, an administrator ended the backend,
+ * the network dropped): the driver's own words for it vary with the moment.
+ */
+export function isConnectionLost(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return (
+    ['57P01', '57P02', '57P03', '08000', '08003', '08006', 'ECONNRESET', 'EPIPE'].includes(code) ||
+    /^Connection terminated|not queryable|terminating connection due to/.test(message)
+  );
+}
+
+/** The one line shown for a lost connection, and what to do. */
+export const CONNECTION_LOST = {
+  message: 'the connection to the database was lost mid-command (the server stopped, or the connection was cut)',
+  hint: 'Nothing uncommitted was kept; when the database is back, run the command again',
+} as const;
+
 /** The hint attached to an error, if any: from our classes or from PostgreSQL. */
 export function hintFor(error: unknown): string | undefined {
   const hint = (error as { hint?: unknown } | null)?.hint;

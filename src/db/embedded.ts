@@ -160,6 +160,7 @@ export async function startEmbedded({
   }
 
   const client = new pg.Client(bootstrap);
+  client.on('error', (error) => logger.debug({ err: error.message }, 'database connection failed'));
   await client.connect();
   try {
     const exists = await client.query('select 1 from pg_database where datname = $1', [DATABASE]);

@@ -4,7 +4,7 @@
 // stopped when the command ends (onShutdown, run by src/cli.ts).
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import Cursor from 'pg-cursor';
+import { ClosingCursor } from './cursor.js';
 import type { PoolConfig } from 'pg';
 import type { Logger } from 'pino';
 import { DatabaseUnavailableError } from '../errors.js';
@@ -75,6 +75,9 @@ const types = {
 async function openPool(target: Target, logger: Logger): Promise<pg.Pool> {
   const pool = new pg.Pool({ ...target.config, max: 4, types });
   pool.on('error', (error) => logger.warn({ err: error.message }, 'idle database connection failed'));
+  // A connection that fails while in use (the server killed mid-command)
+  // rejects the query it was running; its 'error' event is only logged.
+  pool.on('connect', (client) => client.on('error', (error) => logger.debug({ err: error.message }, 'database connection failed')));
   try {
     const client = await pool.connect();
     client.release();
@@ -99,6 +102,7 @@ async function startEmbeddedTarget(settings: DbSettings): Promise<EmbeddedCluste
   );
   try {
     const client = new pg.Client(cluster.adminConfig);
+    client.on('error', (error) => settings.logger.debug({ err: error.message }, 'database connection failed'));
     await client.connect();
     try {
       await migrate(client, { logger: settings.logger });
@@ -134,7 +138,7 @@ async function resolveTarget(settings: DbSettings, as: 'admin' | 'operator'): Pr
 async function withTarget<T>(settings: DbSettings, as: 'admin' | 'operator', fn: (db: Db) => Promise<T>): Promise<T> {
   const target = await resolveTarget(settings, as);
   const pool = await openPool(target, settings.logger);
-  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool, cursor: Cursor }) });
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool, cursor: ClosingCursor }) });
   try {
     return await fn({ kysely, pool, display: target.display });
   } finally {

@@ -150,6 +150,8 @@ export function registerDsarErase(dsar: Command): void {
         const reference = parseReference(opts.request!);
         const subject = parseSubjectQuery(opts.subject!);
         const outDir = opts.out ?? (await defaultCertificateDir());
+        const { assertCanCreateDirectory } = await import('../../io/paths.js');
+        await assertCanCreateDirectory(outDir, '--out');
         const mediaDir = await mediaDirOf(opts.mediaDir);
         const { eraseSubject } = await import('../../dsar/erase.js');
         const result = await withScopedSession(ctx, { orgSlugs: [org], reason: dsarReason(ctx, reference, 'erasure') }, (session) =>

@@ -58,6 +58,8 @@ export function registerDsarExport(dsar: Command): void {
         const subject = parseSubjectQuery(opts.subject);
         const include = parseReleases(opts.include, opts.reviewer);
         const mediaDir = await mediaDirOf(opts.mediaDir);
+        const { assertCanCreateDirectory } = await import('../../io/paths.js');
+        await assertCanCreateDirectory(opts.out, '--out');
         const { loadPrivateKey } = await import('../../audit/keys.js');
         const signingKey = opts.signKey ? await loadPrivateKey(opts.signKey) : undefined;
         const { exportSubjectBundle } = await import('../../dsar/export.js');
