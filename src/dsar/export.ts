@@ -21,19 +21,23 @@ import type { SubjectReference } from '../datamap/index.js';
 import { parseReleases, planSubjectRead, type ReviewCategory, type TableReadPlan } from './plan.js';
 import {
   article15Section,
+  contentsSection,
   erasureSection,
   readmeText,
   reportHead,
   reportTail,
-  sectionClose,
-  sectionEmpty,
-  sectionOpen,
+  sectionEnd,
   sectionRow,
+  sectionShown,
+  sectionStart,
+  summarySection,
   withheldSection,
   type ErasureLine,
   type ReportHeader,
   type RetentionLine,
+  type SectionInput,
 } from './report.js';
+import { tallyFor, type SectionTally } from './report-terms.js';
 import { erasuresOf, keptReasonText } from './erasure-record.js';
 import { findDsarRequest, type DsarRequest } from './requests.js';
 import { describeSubject, findOrganisation, findSubjects, type DsarSubject, type OrganisationRef } from './subject.js';
@@ -457,12 +461,14 @@ async function writeTableFiles(
     readonly workDir: string;
     readonly budget: MemoryBudget;
   },
-): Promise<{ rows: number; closed: Promise<{ json: StoredFile; csv: StoredFile; html: StoredFile }> }> {
+): Promise<{ rows: number; tally: SectionTally | null; closed: Promise<{ json: StoredFile; csv: StoredFile; html: StoredFile }> }> {
   const table = t.map.table;
   const { budget } = to;
   const json = new HashedFileWriter(join(to.workDir, 'files', 'data', `${table}.json`), { budget });
   const csv = new HashedFileWriter(join(to.workDir, 'files', 'data', `${table}.csv`), { budget });
+  // The report's rows of this table; its section around them is written once the rows are counted.
   const html = new HashedFileWriter(join(to.workDir, 'fragments', `${table}.html`), { budget });
+  const tally = tallyFor(table, columns, t.map);
   await csv.write(csvLines([columns]));
   await json.write('[');
   let n = 0;
@@ -476,10 +482,10 @@ async function writeTableFiles(
   let batch: Array<Record<string, unknown>> = [];
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
-    if (n === 0) await html.write(sectionOpen(table, t.map.purpose, columns));
     await json.write(batch.map((row, i) => `${n + i === 0 ? '\n' : ',\n'}${JSON.stringify(row)}`).join(''));
     await csv.write(csvLines(batch.map((row) => columns.map((c) => row[c]))));
     await html.write(batch.map((row) => sectionRow(columns, row)).join(''));
+    for (const row of batch) tally?.add(row);
     n += batch.length;
     batch = [];
   };
@@ -489,9 +495,8 @@ async function writeTableFiles(
   }
   await flush();
   await json.write(n === 0 ? ']\n' : '\n]\n');
-  await html.write(n === 0 ? sectionEmpty(table, t.map.purpose) : sectionClose());
   const closed = Promise.all([json.close(), csv.close(), html.close()]).then(([j, c, h]) => ({ json: j, csv: c, html: h }));
-  return { rows: n, closed };
+  return { rows: n, tally, closed };
 }
 
 /**
@@ -697,7 +702,7 @@ export async function exportSubjectBundle(
         const rows: Record<string, number> = {};
         const withheld: WithheldEntry[] = [];
         const releasedEntries: ReleasedEntry[] = [];
-        const exportedTables: TableReadPlan[] = [];
+        const sections: Array<{ input: SectionInput; rows: () => StoredFile }> = [];
         const closing: Array<Promise<unknown>> = [];
         // Small bundles stay in memory; past this, files spill to workDir.
         const budget = new MemoryBudget(input.memoryBudget ?? 32 * 1024 * 1024);
@@ -730,7 +735,10 @@ export async function exportSubjectBundle(
             }),
           );
           rows[table] = written.rows;
-          exportedTables.push(t);
+          sections.push({
+            input: { table, purpose: t.map.purpose, rows: written.rows, columns, tally: written.tally },
+            rows: () => fragments.get(table)!,
+          });
         }
 
         await Promise.all(closing);
@@ -764,9 +772,6 @@ export async function exportSubjectBundle(
         }>`select category, site_id, keep_for::text as keep_for, clock, action from public.retention_policies
            where org_id = ${org.id}::uuid order by category, site_id nulls first`.execute(trx);
         const index = new HashedFileWriter(join(workDir, 'files', 'index.html'), { budget });
-        await index.write(reportHead(header));
-        for (const t of exportedTables) await index.pipeFrom(fragments.get(t.map.table)!.contents());
-        await index.write(withheldSection());
         // After an erasure, the bundle says what was kept of what it shows, and why.
         const shown = new Set(Object.keys(rows));
         const erasures: ErasureLine[] = (await erasuresOf(trxTyped, org.id, subject.id)).map((e) => ({
@@ -774,7 +779,18 @@ export async function exportSubjectBundle(
           request: e.request,
           kept: e.kept.filter((k) => shown.has(k.table)).map((k) => ({ table: k.table, rows: k.rows, reason: keptReasonText(k.reason), why: k.why })),
         }));
+        // A summary and contents first, then each kind of record, then the notices and the Article 15 information.
+        const kinds = sections.map((s) => s.input);
+        await index.write(reportHead(header));
+        await index.write(summarySection(header, kinds, erasures.length > 0));
+        await index.write(contentsSection(kinds, erasures.length > 0));
         await index.write(erasureSection(erasures));
+        for (const s of sections.filter((x) => sectionShown(x.input))) {
+          await index.write(sectionStart(s.input));
+          await index.pipeFrom(s.rows().contents());
+          await index.write(sectionEnd(s.input));
+        }
+        await index.write(withheldSection());
         await index.write(
           article15Section({
             organisation: org.name,

@@ -296,8 +296,16 @@ describe('dsar export: a child', () => {
       expect(html).toContain(needle);
     }
     // The requester is not told which kinds of record were withheld, or how many.
+    // Nor in the summary a parent reads first, which counts only what the bundle holds.
     const notice = html.slice(html.indexOf('id="withheld"'), html.indexOf('id="your-rights"'));
-    expect(notice).not.toMatch(/safeguarding|sensitive|\b\d+ (record|item|note|concern)/i);
+    const summaryNotice = html.slice(html.indexOf('<h3>Information that may be left out'), html.indexOf('<h3>Your rights, and how to complain'));
+    for (const text of [notice, summaryNotice]) {
+      expect(text).toMatch(/withheld/);
+      expect(text).not.toMatch(/safeguarding|sensitive|\b\d+ (record|item|note|concern)/i);
+    }
+    const summary = html.slice(html.indexOf('id="summary"'), html.indexOf('id="contents"'));
+    expect(summary).toContain('href="#notes">Notes</a></th><td class="n">' + notes.length + '</td>');
+    expect(summary).not.toMatch(/safeguarding/i);
     expect(files.get('README.txt')!.toString('utf8')).not.toMatch(/safeguarding|sensitive_notes/);
 
     // Audited with the bundle's hash; the request moves to exported.
