@@ -14,6 +14,7 @@ import { canonicalColumns, canonicalEvent, chainHash } from '../../src/audit/can
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { OAK } from '../support/demo-ids.js';
+import { waitFor } from '../support/wait.js';
 
 // canonicalColumns is a Kysely fragment; compiled against a driverless Kysely for its SQL text.
 const dummy = new Kysely<unknown>({
@@ -71,13 +72,11 @@ async function sealSigned(): Promise<void> {
  * seal's horizon back for a moment.
  */
 async function sealUntilSealed(id: string): Promise<string> {
-  for (let i = 0; i < 40; i++) {
+  return waitFor(`event ${id} to be sealed`, async () => {
     await sealSigned();
     const r = await db.admin.query(`select chain_seq::text as seq from audit_chain where org_id = $1 and event_id = $2`, [OAK, id]);
-    if (r.rows[0]) return r.rows[0].seq as string;
-    await new Promise((res) => setTimeout(res, 500));
-  }
-  throw new Error(`event ${id} was not sealed after 40 seals`);
+    return r.rows[0]?.seq as string | undefined;
+  }, { intervalMs: 500 });
 }
 
 async function checkpoints(): Promise<CheckpointRow[]> {
@@ -157,12 +156,11 @@ beforeAll(async () => {
   // The next seal takes the first run's own session events: a second checkpoint, further on. An open
   // transaction elsewhere on the server (other test files) can hold the seal's horizon back for a moment,
   // so seal until it has moved.
-  for (let i = 0; i < 20; i++) {
+  await waitFor('a checkpoint past the first', async () => {
     await sealSigned();
     const all = await checkpoints();
-    if (BigInt(all[all.length - 1]!.seq) > BigInt(all[0]!.seq)) break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
+    return BigInt(all[all.length - 1]!.seq) > BigInt(all[0]!.seq);
+  }, { intervalMs: 500 });
   const all = await checkpoints();
   [k1, k2] = [all[0]!, all[all.length - 1]!];
   expect(BigInt(k2.seq)).toBeGreaterThan(BigInt(k1.seq));

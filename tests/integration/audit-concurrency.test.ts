@@ -14,6 +14,7 @@ import { withOperatorDb } from '../../src/db/with-db.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { OAK } from '../support/demo-ids.js';
+import { waitFor } from '../support/wait.js';
 
 let db: TestDatabase;
 let opUrl: string;
@@ -172,11 +173,10 @@ describe('what the database refuses', () => {
            and e.txid < pg_snapshot_xmin(pg_current_snapshot()) order by e.txid, e.id`,
         [OAK],
       )).rows.map((r) => r.id as string);
-      let ids = await unsealed();
-      for (let i = 0; i < 100 && ids.length < 3; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        ids = await unsealed();
-      }
+      const ids = await waitFor('three finished, unsealed events', async () => {
+        const found = await unsealed();
+        return found.length >= 3 && found;
+      });
       const next = ids as [string, string, ...string[]];
       expect(next.length).toBeGreaterThanOrEqual(3);
       const h = (i: number) => Buffer.alloc(32, i);

@@ -243,7 +243,7 @@ describe('demo', () => {
     } finally {
       await rm(home, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 240_000);
 
   it('refuses to run against a database URL', async () => {
     const r = await runCli(['demo'], { env: { DATABASE_URL: opUrl } });

@@ -18,6 +18,7 @@ import { pino } from 'pino';
 import { BINARIES_PACKAGE, copyCheckout } from '../support/checkout.js';
 import { runCli, type CliResult } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { waitFor } from '../support/wait.js';
 
 const asRoot = userInfo().uid === 0;
 const BIN = new URL('../../bin/trustctl.js', import.meta.url).pathname;
@@ -170,15 +171,13 @@ describe('the server killed mid-command', () => {
     const running = runCli(['--database-url', `postgres://kill_op:kill-op-password@127.0.0.1:${port}/trustctl`, 'audit', 'verify', '--org', 'kill-org', '--reason', 'killed']);
     let finished: CliResult | undefined;
     void running.then((r) => (finished = r));
-    let waiting = 0;
-    for (let i = 0; i < 600 && waiting === 0 && !finished; i++) {
-      await new Promise((r) => setTimeout(r, 100));
+    await waitFor('the command to wait on the lock (or end)', async () => {
       // pg_stat_activity is a snapshot per transaction: clear it to see the command arrive.
       await locker.query('select pg_stat_clear_snapshot()');
-      waiting = Number((await locker.query(`select count(*) from pg_stat_activity where usename = 'kill_op' and wait_event_type = 'Lock'`)).rows[0].count);
-    }
+      const n = Number((await locker.query(`select count(*) from pg_stat_activity where usename = 'kill_op' and wait_event_type = 'Lock'`)).rows[0].count);
+      return n > 0 || finished !== undefined;
+    });
     expect(finished?.stderr).toBeUndefined();
-    expect(waiting).toBeGreaterThan(0);
     const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     process.kill(postmaster, 'SIGKILL');
     const r = await running;

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { ACORNS, OAK, demoId } from '../support/demo-ids.js';
+import { waitFor } from '../support/wait.js';
 
 const ASH = demoId('site:ash-primary');
 const ELM = demoId('site:elm-academy');
@@ -243,11 +244,10 @@ describe('alongside other writers', () => {
     });
     const running = sweep(db, ['--yes', 'retention', 'sweep', '--org', 'oak-trust', '--category', 'attendance', '--batch-size', '100']);
     // Once the first holds the organisation's lock (its first run is recorded), start a second.
-    for (let i = 0; i < 200; i++) {
+    await waitFor('the first sweep to record its running run', async () => {
       const open = await db.admin.query(`select count(*)::int as n from retention_runs where status = 'running'`);
-      if (open.rows[0].n > 0) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+      return open.rows[0].n > 0;
+    }, { intervalMs: 20 });
     const second = await sweep(db, ['--yes', 'retention', 'sweep', '--org', 'oak-trust', '--category', 'attendance']);
     const r = await running;
     stop = true;
@@ -308,12 +308,11 @@ describe('the audit_events category', () => {
     // The trail still verifies from its new anchor, once the newest events are sealed too.
     // An open transaction elsewhere on the server (another test file) can hold the seal's horizon back
     // for a moment, leaving the prune event unsealed: seal until it is, then verify.
-    let v = { code: -1 as number | null, stdout: '' };
-    for (let i = 0; i < 20 && v.code !== 0; i++) {
+    const v = await waitFor('the trail to verify once sealed', async () => {
       expect((await op(['audit', 'seal', '--org', 'little-acorns'])).code).toBe(0);
-      v = await op(['audit', 'verify', '--org', 'little-acorns']);
-      if (v.code !== 0) await new Promise((r) => setTimeout(r, 500));
-    }
+      const verified = await op(['audit', 'verify', '--org', 'little-acorns']);
+      return verified.code === 0 && verified;
+    }, { intervalMs: 500 });
     expect(v.code, v.stdout).toBe(0);
     // A second sweep prunes nothing more than what has been sealed and checkpointed since.
     const again = JSON.parse((await op(['--yes', 'retention', 'sweep', '--org', 'little-acorns', '--category', 'audit_events'])).stdout)[0];
