@@ -2,37 +2,60 @@
 // the catalog, so a table added tomorrow is covered without editing this file.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { ACORNS, OAK, OAK_PRIMARY, demoId } from '../support/demo-ids.js';
-import { probePersona, tenantTablesFromCatalog, type Persona, type TenantTable } from '../support/matrix.js';
+import { ACORNS, OAK, OAK_PRIMARY, PLATFORM, demoId } from '../support/demo-ids.js';
+import { installWitness, probePersona, tenantTablesFromCatalog, type Persona, type TenantTable } from '../support/matrix.js';
 
 let db: TestDatabase;
 let tables: TenantTable[];
 let oakSession: string;
 
-const siteForeign = (org: string, site: string) => (t: TenantTable) =>
+const siteForeign = (org: string, site: string) => (t: TenantTable, r: string) =>
   t.hasSite
-    ? `(org_id <> '${org}' or site_id is distinct from '${site}')`
-    : `org_id <> '${org}'`;
-const orgForeign = (org: string) => () => `org_id <> '${org}'`;
+    ? `(${r}.org_id <> '${org}' or ${r}.site_id is distinct from '${site}')`
+    : `${r}.org_id <> '${org}'`;
+const orgForeign = (org: string) => (_t: TenantTable, r: string) => `${r}.org_id <> '${org}'`;
 const everything = () => 'true';
 
 // A user's own account and own role assignments are never foreign to them
-// (a support engineer may see their own pending grant).
-function appPersona(label: string, userName: string, foreign: Persona['foreign']): Persona {
+// (a support engineer may see their own pending grant): matched with the
+// user's organisation, as the policies match them.
+function appPersona(label: string, userName: string, org: string | undefined, foreign: Persona['foreign']): Persona {
   const id = demoId(userName);
-  const own = (t: TenantTable) =>
-    t.name === 'users' ? `id = '${id}'` : t.name === 'role_assignments' ? `user_id = '${id}'` : 'false';
+  const own = (t: TenantTable, r: string) =>
+    t.name === 'users' ? `(${r}.org_id, ${r}.id) = ('${org}', '${id}')`
+      : t.name === 'role_assignments' ? `(${r}.user_org_id, ${r}.user_id) = ('${org}', '${id}')`
+      : 'false';
   return {
     label,
     login: 'trustctl_test_app',
     settings: { 'app.user_id': id },
-    foreign: (t) => `(${foreign(t)}) and not (${own(t)})`,
+    foreign: (t, r) => `(${foreign(t, r)}) and not (${org ? own(t, r) : 'false'})`,
+    home: org,
   };
 }
 
 const sitePersonas = (['site_admin', 'teacher', 'senco', 'safeguarding_lead', 'office'] as const).map((role) =>
-  appPersona(`${role}@oak-primary`, `staff:oak-primary:${role}:1`, siteForeign(OAK, OAK_PRIMARY)),
+  appPersona(`${role}@oak-primary`, `staff:oak-primary:${role}:1`, OAK, siteForeign(OAK, OAK_PRIMARY)),
 );
+const ceo = () => appPersona('org_admin@oak-trust', 'staff:oak-trust:ceo', OAK, orgForeign(OAK));
+const trustDsl = () => appPersona('trust safeguarding lead', 'staff:oak-trust:dsl', OAK, orgForeign(OAK));
+
+/** Opens an operator session over oak-trust on the database; returns its id. */
+async function oakOperatorSession(on: TestDatabase): Promise<string> {
+  return on.withClient('trustctl_test_op', async (c) => {
+    const res = await c.query(
+      `select session_id from app.begin_operator_session('isolation test', null, array['oak-trust'], false, 'vitest', 'ci', 'ci')`,
+    );
+    return res.rows[0].session_id as string;
+  });
+}
+const oakOperator = (session: string): Persona => ({
+  label: 'operator, session scoped to oak-trust',
+  login: 'trustctl_test_op',
+  settings: { 'app.operator_session': session },
+  foreign: orgForeign(OAK),
+  home: OAK,
+});
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -54,12 +77,8 @@ beforeAll(async () => {
     await c.query('commit');
   });
   tables = await tenantTablesFromCatalog(db.admin);
-  oakSession = await db.withClient('trustctl_test_op', async (c) => {
-    const res = await c.query(
-      `select session_id from app.begin_operator_session('isolation test', null, array['oak-trust'], false, 'vitest', 'ci', 'ci')`,
-    );
-    return res.rows[0].session_id as string;
-  });
+  await installWitness(db.admin, tables);
+  oakSession = await oakOperatorSession(db);
 });
 afterAll(() => db?.drop());
 
@@ -82,13 +101,13 @@ describe('the catalog-driven isolation matrix', () => {
   it('lets no app_user persona reach another site or organisation', async () => {
     const personas: Persona[] = [
       ...sitePersonas,
-      appPersona('guardian@oak-primary', 'guardian:oak-primary:1:1', siteForeign(OAK, OAK_PRIMARY)),
-      appPersona('org_admin@oak-trust', 'staff:oak-trust:ceo', orgForeign(OAK)),
-      appPersona('trust safeguarding lead', 'staff:oak-trust:dsl', orgForeign(OAK)),
-      appPersona('org_admin@little-acorns', 'staff:little-acorns:owner', orgForeign(ACORNS)),
-      appPersona('support, grant expired', 'support:1', everything),
-      appPersona('support, grant pending', 'support:2', everything),
-      appPersona('unknown user', 'nobody', everything),
+      appPersona('guardian@oak-primary', 'guardian:oak-primary:1:1', OAK, siteForeign(OAK, OAK_PRIMARY)),
+      ceo(),
+      trustDsl(),
+      appPersona('org_admin@little-acorns', 'staff:little-acorns:owner', ACORNS, orgForeign(ACORNS)),
+      appPersona('support, grant expired', 'support:1', PLATFORM, everything),
+      appPersona('support, grant pending', 'support:2', PLATFORM, everything),
+      appPersona('unknown user', 'nobody', undefined, everything),
       { label: 'app_user without context', login: 'trustctl_test_app', settings: {}, foreign: everything },
       { label: 'app_user with empty context', login: 'trustctl_test_app', settings: { 'app.user_id': '' }, foreign: everything },
     ];
@@ -100,12 +119,7 @@ describe('the catalog-driven isolation matrix', () => {
     const personas: Persona[] = [
       { label: 'operator without session', login: 'trustctl_test_op', settings: {}, foreign: everything },
       { label: 'operator, empty session', login: 'trustctl_test_op', settings: { 'app.operator_session': '' }, foreign: everything },
-      {
-        label: 'operator, session scoped to oak-trust',
-        login: 'trustctl_test_op',
-        settings: { 'app.operator_session': oakSession },
-        foreign: orgForeign(OAK),
-      },
+      oakOperator(oakSession),
       {
         label: 'another operator borrowing that session',
         login: 'trustctl_test_op2',
@@ -200,7 +214,7 @@ describe('what each persona does see (the matrix is not vacuous)', () => {
 
 describe('the matrix fails when isolation is broken', () => {
   it('catches RLS disabled on any one tenant table', async () => {
-    const persona = appPersona('teacher@oak-primary', 'staff:oak-primary:teacher:1', siteForeign(OAK, OAK_PRIMARY));
+    const persona = appPersona('teacher@oak-primary', 'staff:oak-primary:teacher:1', OAK, siteForeign(OAK, OAK_PRIMARY));
     const operator: Persona = { label: 'operator without session', login: 'trustctl_test_op', settings: {}, foreign: everything };
     for (const t of tables) {
       await db.admin.query(`alter table public.${t.name} disable row level security`);
@@ -216,10 +230,59 @@ describe('the matrix fails when isolation is broken', () => {
     }
   });
 
+  it('catches UPDATE and DELETE policies that let foreign rows through, though the SELECT policy hides them', async () => {
+    // A statement with a WHERE clause is filtered by the SELECT policy too;
+    // an attacker's blind UPDATE or DELETE is not.
+    const teacher = appPersona('teacher@oak-primary', 'staff:oak-primary:teacher:1', OAK, siteForeign(OAK, OAK_PRIMARY));
+    const attendance = tables.filter((t) => t.name === 'attendance_records');
+    for (const command of ['update', 'delete'] as const) {
+      await db.admin.query(`create policy leak on public.attendance_records for ${command} to app_user using (true)`);
+      try {
+        const violations = await probePersona(db, teacher, attendance);
+        expect({ command, caught: violations.some((v) => v.includes(` ${command.toUpperCase()}: `) && v.includes('foreign rows reached')) })
+          .toEqual({ command, caught: true });
+        expect(violations.some((v) => v.includes(' SELECT: '))).toBe(false);
+      } finally {
+        await db.admin.query(`drop policy leak on public.attendance_records`);
+      }
+    }
+  });
+
+  it('catches an UPDATE policy whose check lets a row leave its organisation', async () => {
+    await db.admin.query(`create policy leak on public.attendance_records for update to app_user using (false) with check (true)`);
+    try {
+      const teacher = appPersona('teacher@oak-primary', 'staff:oak-primary:teacher:1', OAK, siteForeign(OAK, OAK_PRIMARY));
+      const violations = await probePersona(db, teacher, tables.filter((t) => t.name === 'attendance_records'));
+      // The rows reach the foreign key, which stops them; RLS should have.
+      expect(violations).toEqual([expect.stringMatching(/^attendance_records × teacher@oak-primary UPDATE into another organisation: refused for the wrong reason \(insert or update on table "attendance_records" violates foreign key constraint/)]);
+    } finally {
+      await db.admin.query(`drop policy leak on public.attendance_records`);
+    }
+  });
+
+  it('catches foreign keys that leave out the tenant key (a row at home naming another organisation\u2019s site, child and author)', async () => {
+    // Without them, a note of Oak can name an Acorns child: RLS lets an Oak
+    // operator write at Oak, and only the foreign keys tie the child to Oak.
+    // The audit event the note's capture writes names its site too, under a
+    // foreign key of its own, so that one goes as well.
+    const fks = (await db.admin.query(
+      `select conrelid::regclass as tbl, conname, pg_get_constraintdef(oid) as def from pg_constraint
+       where contype = 'f' and (conrelid = 'public.notes'::regclass
+         or (conrelid = 'public.audit_events'::regclass and confrelid = 'public.sites'::regclass))`,
+    )).rows;
+    for (const fk of fks) await db.admin.query(`alter table ${fk.tbl} drop constraint ${fk.conname}`);
+    try {
+      const violations = await probePersona(db, oakOperator(oakSession), tables.filter((t) => t.name === 'notes'));
+      expect(violations).toEqual([expect.stringContaining('notes × operator, session scoped to oak-trust INSERT at home with foreign ids: accepted')]);
+    } finally {
+      for (const fk of fks) await db.admin.query(`alter table ${fk.tbl} add constraint ${fk.conname} ${fk.def}`);
+    }
+  });
+
   it('catches a policy that is always true', async () => {
     await db.admin.query(`create policy leak on public.wellbeing_checkins for select to app_user using (true)`);
     try {
-      const persona = appPersona('teacher@oak-primary', 'staff:oak-primary:teacher:1', siteForeign(OAK, OAK_PRIMARY));
+      const persona = appPersona('teacher@oak-primary', 'staff:oak-primary:teacher:1', OAK, siteForeign(OAK, OAK_PRIMARY));
       const violations = await probePersona(db, persona, tables.filter((t) => t.name === 'wellbeing_checkins'));
       expect(violations.some((v) => v.includes('SELECT'))).toBe(true);
     } finally {
@@ -227,3 +290,4 @@ describe('the matrix fails when isolation is broken', () => {
     }
   });
 });
+
