@@ -2,6 +2,7 @@
 // the catalog, so a table added tomorrow is covered without editing this file.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
+import { mintTwins, orgDroppedPolicies, setPolicies, twinPersonas, type PolicyCommand, type Twin } from '../support/decoys.js';
 import { ACORNS, OAK, OAK_PRIMARY, PLATFORM, demoId } from '../support/demo-ids.js';
 import { installWitness, probePersona, tenantTablesFromCatalog, type Persona, type TenantTable } from '../support/matrix.js';
 
@@ -291,3 +292,110 @@ describe('the matrix fails when isolation is broken', () => {
   });
 });
 
+describe('the decoy-id attack: another organisation\u2019s ids minted at home (issue 25)', () => {
+  // Every Little Acorns row is copied into Oak with its ids (tests/support/
+  // decoys.ts): Oak then has a site with the nursery's id, children with the
+  // ids of its children, users with the ids of its staff and parents, holding
+  // the same roles over the twins. Oak's personas, and the twins signed in at
+  // Oak, must reach nothing of Little Acorns, in any table or command.
+  const scope = { victim: ACORNS, home: OAK };
+  let decoy: TestDatabase;
+  let decoyTables: TenantTable[];
+  let twins: Twin[];
+  let minted: Record<string, number>;
+  let personas: Persona[];
+
+  beforeAll(async () => {
+    decoy = await createTestDatabase();
+    decoyTables = await tenantTablesFromCatalog(decoy.admin);
+    await installWitness(decoy.admin, decoyTables);
+    minted = await mintTwins(decoy.admin, decoyTables, scope);
+    twins = await twinPersonas(decoy.admin, scope);
+    personas = [...twins.map((t) => t.persona), ceo(), trustDsl(), oakOperator(await oakOperatorSession(decoy))];
+  });
+  afterAll(() => decoy?.drop());
+
+  const probeAll = async (on: readonly TenantTable[]) =>
+    (await Promise.all(personas.map((p) => probePersona(decoy, p, on, { twinned: true })))).flat();
+
+  it('mints at home a twin of every row of the other organisation that names a secondary key', async () => {
+    const keyed = decoyTables.filter((t) => t.keyColumns.length > 0);
+    expect(keyed.map((t) => t.name)).toEqual(expect.arrayContaining(['children', 'notes', 'role_assignments', 'users', 'attendance_records']));
+    for (const t of keyed) {
+      const naming = t.keyColumns.map((c) => `v.${c} is not null`).join(' or ');
+      const [n] = (await decoy.admin.query(
+        `select count(*)::int as rows, count(*) filter (where exists (
+           select 1 from public.${t.name} h where h.org_id = $2 and h.${t.idColumn} = v.${t.idColumn}))::int as twinned
+         from public.${t.name} v where v.org_id = $1 and (${naming})`,
+        [ACORNS, OAK],
+      )).rows;
+      expect({ table: t.name, twinned: n.twinned }).toEqual({ table: t.name, twinned: n.rows });
+    }
+    expect(minted.children).toBeGreaterThan(0);
+    expect(twins.map((t) => t.persona.label)).toEqual(expect.arrayContaining([
+      'twin of a guardian', 'twin of a teacher', 'twin of a site_admin', 'twin of a safeguarding_lead', 'twin of a org_admin (organisation-wide)',
+    ]));
+  });
+
+  it('gives each twin at home exactly the reach its original has in the other organisation (the attack is not vacuous)', async () => {
+    // The ids of a table's rows a user sees in an organisation, among the
+    // ids both organisations hold; or the refusal.
+    const keyed = decoyTables.filter((x) => x.keyColumns.length > 0);
+    const shared = new Map<string, string[]>();
+    for (const t of keyed) {
+      const res = await decoy.admin.query(
+        `select array(select ${t.idColumn}::text from public.${t.name} where org_id = $1
+                      intersect select ${t.idColumn}::text from public.${t.name} where org_id = $2) as ids`,
+        [ACORNS, OAK],
+      );
+      shared.set(t.name, res.rows[0].ids);
+    }
+    const seen = (userId: string, org: string, t: TenantTable) =>
+      decoy.inTransaction('trustctl_test_app', { 'app.user_id': userId, 'app.user_org_id': org }, (c) =>
+        c.query(`select array(select ${t.idColumn}::text from public.${t.name} where org_id = $1 and ${t.idColumn}::text = any ($2) order by 1) as ids`,
+          [org, shared.get(t.name)]),
+      ).then((res) => res.rows[0].ids as string[], (error: { code?: string }) => `refused ${error.code}`);
+    await Promise.all(twins.map(async (twin) => {
+      let reach = 0;
+      for (const t of keyed) {
+        const original = await seen(twin.userId, ACORNS, t);
+        const atHome = await seen(twin.userId, OAK, t);
+        expect({ twin: twin.persona.label, table: t.name, atHome }).toEqual({ twin: twin.persona.label, table: t.name, atHome: original });
+        if (Array.isArray(atHome)) reach += atHome.length;
+      }
+      expect({ twin: twin.persona.label, reaches: reach > 0 }).toEqual({ twin: twin.persona.label, reaches: true });
+    }));
+  });
+
+  it('lets no persona of the home organisation reach the other through the twins, in any table or command', async () => {
+    expect(await probeAll(decoyTables)).toEqual([]);
+  });
+
+  // A policy that matches site_id, child_id or a user id without org_id, for
+  // each command in turn, on every table at once: the matrix must catch
+  // every one. The mutants come from the catalog (pg_policies), so a new
+  // table's policies are planted too.
+  const caughtBy: Record<PolicyCommand, readonly string[]> = {
+    SELECT: [' SELECT: '],
+    INSERT: [' INSERT: ', ' INSERT ON CONFLICT: '],
+    UPDATE: [' UPDATE: ', ' UPDATE into another organisation: '],
+    DELETE: [' DELETE: '],
+  };
+  for (const command of ['SELECT', 'INSERT', 'UPDATE', 'DELETE'] as const) {
+    it(`catches every ${command} policy that matches a secondary key without its organisation`, async () => {
+      const mutants = await orgDroppedPolicies(decoy.admin, command);
+      expect(mutants.length).toBeGreaterThan(0);
+      await setPolicies(decoy.admin, mutants, 'mutant');
+      let violations: string[];
+      try {
+        violations = await probeAll(decoyTables.filter((t) => mutants.some((m) => m.table === t.name)));
+      } finally {
+        await setPolicies(decoy.admin, mutants, 'original');
+      }
+      for (const m of mutants) {
+        const caught = violations.some((v) => v.startsWith(`${m.table} ×`) && caughtBy[command].some((label) => v.includes(label)));
+        expect({ policy: m.policy, caught }).toEqual({ policy: m.policy, caught: true });
+      }
+    });
+  }
+});
