@@ -357,6 +357,9 @@ describe('dsar erase, column by column', () => {
         }
         if (how === undefined || how === 'keep') {
           problems.push(`${u.name}.${column}: personal, but the data map gives it no anonymising strategy (${how ?? 'none'})`);
+          if (now[column] !== null && JSON.stringify(now[column]) === JSON.stringify(was[column])) {
+            problems.push(`${u.name}.${column}: still ${JSON.stringify(now[column])} after erasure`);
+          }
           continue;
         }
         const expected = await anonymisedValue(how, was[column], id);
