@@ -377,7 +377,9 @@ describe('dsar erase, column by column', () => {
     const traces = await rowsHolding(token);
     const allowed = keptElsewhere && IDENTIFY[ownTable(type)]!.some((c) => String(before.get(ownTable(type))?.get(id)?.row[c] ?? '').startsWith(token));
     const expectedTraces = allowed ? [`${ownTable(type)} ${id}`] : [];
-    if (traces.join() !== expectedTraces.join()) problems.push(`rows still holding a value planted in the person’s record: ${traces.join(', ')}`);
+    if (traces.join() !== expectedTraces.join()) {
+      problems.push(`values planted in the person’s record are in ${traces.join(', ') || 'no row'}; expected ${expectedTraces.join(', ') || 'none'}`);
+    }
     return { cert, problems };
   }
 
