@@ -303,8 +303,9 @@ describe('dsar erase, column by column', () => {
     for (const u of unitsFor(type)) {
       const b = before.get(u.name)!;
       const a = after.get(u.name)!;
-      const account = accounts.get(u.name);
-      if (!account) continue;
+      if (b.size === 0) continue;
+      // A table missing from the certificate is checked as if it said nothing was done there.
+      const account = accounts.get(u.name) ?? { table: u.name, deleted: 0, anonymised: 0, already_anonymised: 0, kept: [] };
       const kept = (reason: string) => account.kept.filter((k) => k.reason === reason).reduce((n, k) => n + k.rows, 0);
       const reasons = account.kept.map((k) => k.reason).sort();
       const gone = [...b.keys()].filter((k) => !a.has(k));
