@@ -27,13 +27,17 @@ export type DsarTreatment =
   | { readonly kind: 'withheld_pending_review'; readonly category: string; readonly reason: string }
   | { readonly kind: 'exclude'; readonly reason: string };
 
-/** How erasure treats one personal column of a row it keeps. */
+/**
+ * What anonymising a row (erasure of the person's own record, or a
+ * retention sweep with action anonymise) does to one of its columns. A
+ * column with a strategy other than 'keep' is a personal column.
+ */
 export type ColumnErasure =
   | 'null' // set to NULL
   | 'redact' // replace with a fixed redaction marker
   | 'pseudonym' // keyed pseudonym, stable per organisation
-  | 'generalise_date' // keep the year only (1 January)
-  | 'keep'; // not personal once the identifying columns are gone
+  | 'generalise_date' // keep the year only (as 31 December)
+  | 'keep'; // left as it is: see TableErasure.columns
 
 /** What erasure does with a row about the subject. */
 export type RowErasure = 'delete' | 'anonymise' | 'keep';
@@ -41,7 +45,18 @@ export type RowErasure = 'delete' | 'anonymise' | 'keep';
 /** How erasure of a subject treats a table's rows about them (docs/erasure.md). */
 export interface TableErasure {
   readonly row: RowErasure;
-  /** Personal columns of the row, and how each is anonymised. */
+  /**
+   * Every column of the table that is not its tenant key, its id column or a
+   * subject reference (those name the row and the person by id; erasure
+   * deletes or keeps the row), and how anonymising a row treats it: a
+   * strategy for a personal column, 'keep' for the rest, which is either not
+   * personal (codes, flags, counts, the record's own times) or in a table
+   * whose rows about a person are never anonymised, only deleted or kept
+   * whole for the reason the certificate gives (a safeguarding record's
+   * description goes with its row). Listing every column means a new one
+   * must be classified here; tests/integration/erasure-columns.test.ts
+   * fails on a column this map does not name.
+   */
   readonly columns: Readonly<Record<string, ColumnErasure>>;
   /**
    * A statutory retention rule: rows are kept, whatever the subject asks,
@@ -103,6 +118,8 @@ export type DerivedClock = keyof typeof DERIVED_CLOCKS;
 export const isDerivedClock = (clock: string): clock is DerivedClock => clock in DERIVED_CLOCKS;
 
 const include: DsarTreatment = { kind: 'include' };
+/** Columns anonymising a row leaves as they are ('keep'). */
+const keep = (...columns: string[]): Record<string, 'keep'> => Object.fromEntries(columns.map((c) => [c, 'keep']));
 const exclude = (reason: string): DsarTreatment => ({ kind: 'exclude', reason });
 const site = { org: 'org_id', site: 'site_id' } as const;
 
@@ -121,7 +138,7 @@ export const dataMap: readonly TableMap[] = [
     subjects: [],
     retention: null,
     dsar: exclude('Not personal data.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: { row: 'keep', columns: keep('slug', 'name', 'kind', 'created_at') },
   },
   {
     table: 'sites',
@@ -131,7 +148,7 @@ export const dataMap: readonly TableMap[] = [
     subjects: [],
     retention: null,
     dsar: exclude('Not personal data.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: { row: 'keep', columns: keep('slug', 'name', 'kind', 'created_at') },
   },
   {
     table: 'users',
@@ -143,7 +160,7 @@ export const dataMap: readonly TableMap[] = [
     dsar: include,
     erasure: {
       row: 'anonymise',
-      columns: { email: 'pseudonym', full_name: 'redact', phone: 'null', date_of_birth: 'null', job_title: 'null' },
+      columns: { email: 'pseudonym', full_name: 'redact', phone: 'null', date_of_birth: 'null', job_title: 'null', ...keep('kind', 'created_at') },
       identify: ['email', 'full_name'],
     },
   },
@@ -157,7 +174,11 @@ export const dataMap: readonly TableMap[] = [
     dsar: include,
     erasure: {
       row: 'keep',
-      columns: {},
+      columns: keep(
+        'role', 'starts_at', 'expires_at', 'ticket', 'reason', 'granted_by_session', 'approval_state', 'approved_by',
+        'approved_at', 'revoked_at', 'revoked_by', 'revoke_reason', 'denied_by', 'denied_at', 'deny_reason',
+        'created_at',
+      ),
       keepReason: 'Access history: who could see which school’s data, when and why. Grants are never rewritten (docs/access.md).',
     },
   },
@@ -177,6 +198,7 @@ export const dataMap: readonly TableMap[] = [
         date_of_birth: 'generalise_date',
         upn: 'null',
         medical_notes: 'null',
+        ...keep('enrolled_on', 'left_on', 'created_at'),
       },
       // A kept safeguarding record must say whose it is; its 25th-birthday clock reads the exact date of birth.
       identify: ['full_name', 'date_of_birth', 'upn'],
@@ -193,7 +215,7 @@ export const dataMap: readonly TableMap[] = [
     ],
     retention: { category: 'pupil_record', clock: 'child_left_on' },
     dsar: include,
-    erasure: { row: 'delete', columns: {} },
+    erasure: { row: 'delete', columns: keep('relationship', 'parental_responsibility', 'created_at') },
   },
   {
     table: 'groups',
@@ -203,7 +225,7 @@ export const dataMap: readonly TableMap[] = [
     subjects: [],
     retention: null,
     dsar: exclude('Not personal data; a subject’s memberships are exported instead.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: { row: 'keep', columns: keep('name', 'kind', 'created_at') },
   },
   {
     table: 'group_memberships',
@@ -216,7 +238,7 @@ export const dataMap: readonly TableMap[] = [
     ],
     retention: null,
     dsar: include,
-    erasure: { row: 'delete', columns: {} },
+    erasure: { row: 'delete', columns: keep('group_id', 'role', 'created_at') },
   },
   {
     table: 'attendance_records',
@@ -230,7 +252,7 @@ export const dataMap: readonly TableMap[] = [
     retention: { category: 'attendance', clock: 'session_date' },
     dsar: include,
     order: ['session_date', 'session', 'recorded_at'],
-    erasure: { row: 'delete', columns: { correction_reason: 'redact' } },
+    erasure: { row: 'delete', columns: { correction_reason: 'redact', ...keep('session_date', 'session', 'status', 'recorded_at', 'corrects_id') } },
   },
   {
     table: 'notes',
@@ -251,7 +273,7 @@ export const dataMap: readonly TableMap[] = [
         reason: 'Sensitive notes may hold third parties’ data or be exempt (serious harm); released only after review.',
       },
     },
-    erasure: { row: 'delete', columns: { body: 'redact' } },
+    erasure: { row: 'delete', columns: { body: 'redact', ...keep('kind', 'guardian_visible', 'created_at') } },
   },
   {
     table: 'safeguarding_concerns',
@@ -270,7 +292,8 @@ export const dataMap: readonly TableMap[] = [
     },
     erasure: {
       row: 'delete',
-      columns: {},
+      // Never anonymised: deleted, or kept whole by statute or a hold; the description goes with its row.
+      columns: keep('category', 'description', 'status', 'occurred_at', 'created_at', 'closed_at'),
       statutory: {
         clock: 'child_25th_birthday',
         reason: 'Child protection records are kept until the child’s 25th birthday (Keeping Children Safe in Education).',
@@ -288,7 +311,7 @@ export const dataMap: readonly TableMap[] = [
     ],
     retention: { category: 'wellbeing', clock: 'checked_in_at' },
     dsar: include,
-    erasure: { row: 'delete', columns: { comment: 'redact' } },
+    erasure: { row: 'delete', columns: { comment: 'redact', ...keep('mood', 'checked_in_at') } },
   },
   {
     table: 'rota_shifts',
@@ -298,7 +321,7 @@ export const dataMap: readonly TableMap[] = [
     subjects: [{ column: 'staff_id', kind: 'staff', relation: 'is' }],
     retention: { category: 'staff_rota', clock: 'ends_at' },
     dsar: include,
-    erasure: { row: 'delete', columns: {} },
+    erasure: { row: 'delete', columns: keep('starts_at', 'ends_at', 'duty') },
   },
   {
     table: 'staff_activity',
@@ -311,7 +334,7 @@ export const dataMap: readonly TableMap[] = [
     ],
     retention: { category: 'staff_activity', clock: 'occurred_at' },
     dsar: include,
-    erasure: { row: 'delete', columns: {} },
+    erasure: { row: 'delete', columns: keep('action', 'occurred_at') },
   },
   {
     table: 'media_files',
@@ -324,7 +347,7 @@ export const dataMap: readonly TableMap[] = [
     ],
     retention: { category: 'media', clock: 'created_at' },
     dsar: include,
-    erasure: { row: 'delete', columns: { caption: 'redact' } },
+    erasure: { row: 'delete', columns: { caption: 'redact', ...keep('storage_key', 'content_type', 'size_bytes', 'sha256', 'created_at') } },
   },
   {
     table: 'audit_events',
@@ -337,7 +360,10 @@ export const dataMap: readonly TableMap[] = [
     dsar: exclude('Security records; the subject’s id in them is kept so the trail stays verifiable.'),
     erasure: {
       row: 'keep',
-      columns: {},
+      columns: keep(
+        'occurred_at', 'recorded_at', 'txid', 'actor_type', 'actor_id', 'operator_session_id', 'action',
+        'target_type', 'target_id', 'outcome', 'reason', 'ticket', 'source_ip', 'request_id', 'context',
+      ),
       keepReason: 'The audit trail is append-only and sealed; its events name the subject by id only, and the id is kept so the trail stays verifiable.',
     },
   },
@@ -350,7 +376,7 @@ export const dataMap: readonly TableMap[] = [
     subjects: [],
     retention: null,
     dsar: exclude('Not personal data: sequence numbers and hashes.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: { row: 'keep', columns: keep('event_id', 'prev_hash', 'hash', 'sealed_at', 'operator_session_id') },
   },
   {
     table: 'audit_checkpoints',
@@ -361,7 +387,7 @@ export const dataMap: readonly TableMap[] = [
     subjects: [],
     retention: null,
     dsar: exclude('Not personal data.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: { row: 'keep', columns: keep('chain_seq', 'head_hash', 'rows', 'horizon', 'created_at', 'operator_session_id', 'key_id', 'signature') },
   },
   {
     table: 'audit_anchors',
@@ -372,7 +398,7 @@ export const dataMap: readonly TableMap[] = [
     subjects: [],
     retention: null,
     dsar: exclude('Not personal data.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: { row: 'keep', columns: keep('hash', 'pruned_at', 'operator_session_id') },
   },
   {
     table: 'retention_policies',
@@ -382,7 +408,7 @@ export const dataMap: readonly TableMap[] = [
     subjects: [],
     retention: null,
     dsar: exclude('Not personal data.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: { row: 'keep', columns: keep('category', 'keep_for', 'clock', 'action', 'created_at', 'updated_at', 'set_by_session') },
   },
   {
     table: 'access_policies',
@@ -392,7 +418,7 @@ export const dataMap: readonly TableMap[] = [
     subjects: [],
     retention: null,
     dsar: exclude('Not personal data.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: { row: 'keep', columns: keep('max_duration', 'sensitive', 'ticket_pattern', 'updated_at', 'updated_by') },
   },
   {
     table: 'legal_holds',
@@ -402,7 +428,14 @@ export const dataMap: readonly TableMap[] = [
     subjects: [{ column: 'subject_id', kind: 'any', relation: 'about' }],
     retention: null,
     dsar: exclude('Legal proceedings; disclosed, where required, by the DPO.'),
-    erasure: { row: 'keep', columns: {}, keepReason: 'A legal hold names the subject by id so that their held records stay preserved.' },
+    erasure: {
+      row: 'keep',
+      columns: keep(
+        'category', 'reason', 'created_at', 'created_by_session', 'released_at', 'released_by_session',
+        'release_reason',
+      ),
+      keepReason: 'A legal hold names the subject by id so that their held records stay preserved.',
+    },
   },
   {
     table: 'retention_runs',
@@ -412,7 +445,13 @@ export const dataMap: readonly TableMap[] = [
     subjects: [],
     retention: null,
     dsar: exclude('Not personal data.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: {
+      row: 'keep',
+      columns: keep(
+        'category', 'status', 'cutoff', 'cursor', 'counts', 'operator_session_id', 'started_at', 'finished_at',
+        'table_name', 'action', 'error',
+      ),
+    },
   },
   {
     table: 'dsar_requests',
@@ -424,7 +463,14 @@ export const dataMap: readonly TableMap[] = [
     // Its status changes when a bundle is exported, so including it would
     // make every export differ from the last; the manifest carries the request.
     dsar: exclude('Request-handling record; this request’s reference and dates are in the bundle’s manifest.'),
-    erasure: { row: 'keep', columns: {}, keepReason: 'The record of the person’s requests, this one included: their id, references and dates.' },
+    erasure: {
+      row: 'keep',
+      columns: keep(
+        'reference', 'kind', 'subject_type', 'received_on', 'due_on', 'extended_due_on', 'extension_reason', 'status',
+        'created_at', 'created_by_session', 'closed_at', 'closure_note', 'last_exported_at', 'last_bundle_sha256',
+      ),
+      keepReason: 'The record of the person’s requests, this one included: their id, references and dates.',
+    },
   },
   {
     table: 'erasures',
@@ -434,7 +480,14 @@ export const dataMap: readonly TableMap[] = [
     subjects: [{ column: 'subject_id', kind: 'any', relation: 'about' }],
     retention: null,
     dsar: exclude('Holds only the subject’s id, kept to re-apply the erasure.'),
-    erasure: { row: 'keep', columns: {}, keepReason: 'The erasure ledger holds the id only, to re-apply the erasure after a backup restore.' },
+    erasure: {
+      row: 'keep',
+      columns: keep(
+        'request_id', 'request_reference', 'subject_type', 'erased_at', 'operator_session_id', 'counts', 'account',
+        'certificate_sha256', 'media_pending',
+      ),
+      keepReason: 'The erasure ledger holds the id only, to re-apply the erasure after a backup restore.',
+    },
   },
   {
     table: 'operator_sessions',
@@ -444,7 +497,13 @@ export const dataMap: readonly TableMap[] = [
     subjects: [],
     retention: null,
     dsar: exclude('Platform staff records, not about tenants’ data subjects.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: {
+      row: 'keep',
+      columns: keep(
+        'db_user', 'os_user', 'host', 'client_addr', 'application_name', 'command', 'reason', 'ticket', 'org_ids',
+        'all_orgs', 'started_at', 'expires_at', 'ended_at', 'outcome',
+      ),
+    },
   },
   {
     table: 'platform_settings',
@@ -454,7 +513,7 @@ export const dataMap: readonly TableMap[] = [
     subjects: [],
     retention: null,
     dsar: exclude('Not personal data.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: { row: 'keep', columns: keep('value', 'description') },
   },
   {
     table: 'trustctl_migrations',
@@ -464,7 +523,7 @@ export const dataMap: readonly TableMap[] = [
     subjects: [],
     retention: null,
     dsar: exclude('Not personal data.'),
-    erasure: { row: 'keep', columns: {} },
+    erasure: { row: 'keep', columns: keep('sha256', 'applied_at') },
   },
 ];
 

@@ -1,6 +1,7 @@
 // DSAR export, verify and request tracking, end to end through the built
 // binary, checked against the database independently of the data map: every
-// uuid column of every table is searched for the subject's id.
+// uuid column of every table is searched for the subject's id
+// (tests/support/subject-rows.ts).
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { ACORNS, OAK, OAK_PRIMARY, PLATFORM } from '../support/demo-ids.js';
+import { rowsNaming } from '../support/subject-rows.js';
 import { readZip, tool } from '../support/zip.js';
 
 let db: TestDatabase;
@@ -148,44 +150,6 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-/**
- * Every row, in every table, with a uuid (or uuid[]) column holding the
- * subject's id: table -> row keys. Where a foreign key pairs the column with
- * an organisation column (users' ids are unique per organisation), that
- * column must hold the subject's organisation too.
- */
-async function rowsNaming(subjectId: string, orgId = OAK): Promise<Map<string, Set<string>>> {
-  const fks = await db.admin.query(`
-    select c.relname as table, a.attname as column, o.attname as org_column
-    from pg_constraint k
-    join pg_class c on c.oid = k.conrelid
-    join pg_class f on f.oid = k.confrelid and f.relname in ('users', 'children')
-    join pg_attribute a on a.attrelid = k.conrelid and a.attnum = k.conkey[array_length(k.conkey, 1)]
-    join pg_attribute o on o.attrelid = k.conrelid and o.attnum = k.conkey[1]
-    where k.contype = 'f' and c.relnamespace = 'public'::regnamespace and array_length(k.conkey, 1) > 1`);
-  const orgColumn = new Map<string, string>(fks.rows.map((r) => [`${r.table}.${r.column}`, r.org_column]));
-  const cols = await db.admin.query(`
-    select c.relname as table, a.attname as column, t.typname as type,
-           (select string_agg(pa.attname, ',' order by pa.attnum) from pg_index i
-              join pg_attribute pa on pa.attrelid = i.indrelid and pa.attnum = any (i.indkey)
-             where i.indrelid = c.oid and i.indisprimary and pa.attname <> 'org_id') as key
-    from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
-    join pg_type t on t.oid = a.atttypid
-    where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p') and t.typname in ('uuid', '_uuid')
-      and a.attname not in ('org_id', 'site_id', 'user_org_id')`);
-  const hits = new Map<string, Set<string>>();
-  for (const c of cols.rows) {
-    const org = orgColumn.get(`${c.table}.${c.column}`);
-    const where = c.type === '_uuid' ? `$1 = any (${c.column})` : `${c.column} = $1${org ? ` and ${org} = $2` : ''}`;
-    const res = await db.admin.query(`select (${c.key})::text as key from ${c.table} where ${where}`, org ? [subjectId, orgId] : [subjectId]);
-    for (const r of res.rows) {
-      if (!hits.has(c.table)) hits.set(c.table, new Set());
-      hits.get(c.table)!.add(r.key);
-    }
-  }
-  return hits;
-}
-
 function csvText(v: unknown): string {
   return v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
@@ -214,7 +178,7 @@ async function checkBundle(subjectId: string, bundle: { path: string; zip: Buffe
   // Completeness, independently of the data map: each row naming the subject
   // is in the bundle, or listed by id as withheld in the DPO record, or its
   // table is listed as excluded with a reason.
-  const hits = await rowsNaming(subjectId);
+  const hits = await rowsNaming(db.admin, subjectId, OAK);
   expect(hits.size).toBeGreaterThan(1);
   const excluded = new Set(manifest.excluded.map((e: { table: string; reason: string }) => (expect(e.reason).not.toBe(''), e.table)));
   for (const [table, keys] of hits) {
