@@ -120,15 +120,14 @@ describe('sealing under concurrent writes', () => {
     // A backlog sealed by two sealers in small batches: they collide, and
     // the one whose head moved starts again from the new head.
     // (Other test files' open transactions can hold the horizon back, leaving
-    // nothing to seal yet: then try again with a bigger backlog.)
-    let collided = false;
-    for (let attempt = 0; attempt < 5 && !collided; attempt += 1) {
+    // nothing to seal yet, for longer than a few attempts take: then try
+    // again with a bigger backlog, until a deadline.)
+    await waitFor('two sealers to collide', async () => {
       await db.admin.query(`insert into audit_events (org_id, actor_type, action) select $1, 'system', 'test.backlog' from generate_series(1, 3000)`, [OAK]);
       sealLog.length = 0;
       await Promise.all([seal(20), seal(20)]);
-      collided = sealLog.some((l) => l.includes('another seal moved the head'));
-    }
-    expect(collided).toBe(true);
+      return sealLog.some((l) => l.includes('another seal moved the head'));
+    }, { intervalMs: 1000 });
 
     const results = await seal(50);
     const horizon = results[0]!.horizon;
