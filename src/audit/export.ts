@@ -311,6 +311,20 @@ export async function exportAuditTrail(
           rows += batch.length;
           input.onProgress?.(rows);
         }
+        if (complete) {
+          // Gaps show only between exported entries: the newest ones could be
+          // gone unnoticed (their events moved to another organisation or
+          // given another id, or the entries themselves moved). The chain must
+          // reach its own newest entry and every checkpoint's head.
+          const end = (await sql<{ seq: string | null }>`
+            select greatest((select max(c.chain_seq) from public.audit_chain c where c.org_id = ${org.org_id}::uuid),
+                            (select max(k.chain_seq) from public.audit_checkpoints k where k.org_id = ${org.org_id}::uuid))::text as seq`
+            .execute(trx)).rows[0]!.seq;
+          const reached = prev?.seq ?? 0n;
+          if (end !== null && BigInt(end) > reached) {
+            problem(`removed row at ${input.org} seq ${reached + 1n}: chain entries ${reached + 1n}..${end} are missing`);
+          }
+        }
         let written: WrittenFile;
         if (gzip) {
           gzip.end();

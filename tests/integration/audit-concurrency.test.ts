@@ -1,16 +1,20 @@
 // Sealing while the application writes: several connections insert events,
 // one transaction stays open across seals, two sealers run at once. Every
 // committed event must end up in the chain exactly once, in (txid, id)
-// order. Then pruning, and what the database refuses whoever asks.
+// order; the seal's horizon at its exact boundary. Then pruning, and what
+// the database refuses whoever asks.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sealAuditChain } from '../../src/audit/seal.js';
 import { withOperatorSession } from '../../src/db/operator-session.js';
+import type { Database } from '../../src/db/schema.js';
 import { withOperatorDb } from '../../src/db/with-db.js';
+import { sqlstate } from '../support/attacker.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { OAK } from '../support/demo-ids.js';
@@ -37,6 +41,71 @@ function seal(batchSize = 500) {
       { logger },
     ),
   );
+}
+
+/**
+ * Seals oak-trust in-process and runs `atHorizon` once, right after the seal
+ * has read its horizon and before it reads the events below it (Kysely's
+ * query log is awaited), to commit a transaction exactly there.
+ */
+async function sealPausingAtHorizon(atHorizon: () => Promise<void>) {
+  let horizonsRead = 0;
+  const kysely = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: opUrl, max: 4 }) }),
+    log: async (event) => {
+      if (event.level === 'query' && event.query.sql.includes('pg_snapshot_xmin(pg_current_snapshot())') && horizonsRead++ === 0) await atHorizon();
+    },
+  });
+  try {
+    const results = await withOperatorSession(
+      kysely,
+      { reason: 'test: seal at the horizon', orgSlugs: ['oak-trust'], command: 'vitest' },
+      (session) => sealAuditChain(session, { batchSize: 10_000 }, { logger: sealLogger }),
+      { logger },
+    );
+    return { result: results[0]!, horizonsRead };
+  } finally {
+    await kysely.destroy();
+  }
+}
+
+/**
+ * Opens a transaction that writes one oak-trust event and waits until it is
+ * the oldest transaction running on the server, so that its txid is every
+ * snapshot's xmin: the seal's horizon exactly. (Other test files' writes can
+ * be older for a moment.)
+ */
+async function openEventAtHorizon(action: string): Promise<{ client: pg.Client; id: string; txid: string }> {
+  const client = await db.connect('admin');
+  await client.query('begin');
+  const e = (await client.query(`insert into audit_events (org_id, actor_type, action) values ($1, 'system', $2) returning id::text as id, txid::text as txid`,
+    [OAK, action])).rows[0];
+  await waitFor(`transaction ${e.txid} to be the horizon`, async () =>
+    (await client.query(`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`)).rows[0].xmin === e.txid);
+  return { client, id: e.id, txid: e.txid };
+}
+
+/** Chain entries of oak-trust not where (txid, id) order and no gaps put them (before any prune). */
+const outOfChainOrder = () =>
+  count(
+    `select count(*) from (
+       select c.chain_seq, row_number() over (order by e.txid, e.id) as n
+       from audit_chain c join audit_events e on e.org_id = c.org_id and e.id = c.event_id where c.org_id = $1) x
+     where x.chain_seq <> x.n`,
+    [OAK],
+  );
+
+const sealedSeq = async (id: string): Promise<string | undefined> =>
+  (await db.admin.query(`select chain_seq::text as seq from audit_chain where org_id = $1 and event_id = $2`, [OAK, id])).rows[0]?.seq;
+
+/** Offers oak-trust a batch through app.audit_seal_append, in a savepoint rolled back after: 'ok', or the SQLSTATE it was refused with. */
+async function trySealAppend(c: pg.Client, ids: string[], prevs: Buffer[], hashes: Buffer[]): Promise<string> {
+  await c.query('savepoint a');
+  try {
+    return await sqlstate(c.query(`select app.audit_seal_append($1, $2::bigint[], $3::bytea[], $4::bytea[])`, [OAK, ids, prevs, hashes]));
+  } finally {
+    await c.query('rollback to savepoint a');
+  }
 }
 
 /** Runs SQL as the test operator inside an open session scoped to oak-trust. */
@@ -120,15 +189,14 @@ describe('sealing under concurrent writes', () => {
     // A backlog sealed by two sealers in small batches: they collide, and
     // the one whose head moved starts again from the new head.
     // (Other test files' open transactions can hold the horizon back, leaving
-    // nothing to seal yet: then try again with a bigger backlog.)
-    let collided = false;
-    for (let attempt = 0; attempt < 5 && !collided; attempt += 1) {
+    // nothing to seal yet, for longer than a few attempts take: then try
+    // again with a bigger backlog, until a deadline.)
+    await waitFor('two sealers to collide', async () => {
       await db.admin.query(`insert into audit_events (org_id, actor_type, action) select $1, 'system', 'test.backlog' from generate_series(1, 3000)`, [OAK]);
       sealLog.length = 0;
       await Promise.all([seal(20), seal(20)]);
-      collided = sealLog.some((l) => l.includes('another seal moved the head'));
-    }
-    expect(collided).toBe(true);
+      return sealLog.some((l) => l.includes('another seal moved the head'));
+    }, { intervalMs: 1000 });
 
     const results = await seal(50);
     const horizon = results[0]!.horizon;
@@ -143,19 +211,48 @@ describe('sealing under concurrent writes', () => {
     ).toBe(0);
     expect(await count(`select count(*) from audit_chain c join audit_events e on e.org_id = c.org_id and e.id = c.event_id where c.org_id = $1 and e.action = 'test.long'`, [OAK])).toBe(1);
     expect(await count(`select count(*) from (select event_id from audit_chain where org_id = $1 group by event_id having count(*) > 1) d`, [OAK])).toBe(0);
-    // Chain order is (txid, id) order with no gaps.
-    expect(
-      await count(
-        `select count(*) from (
-           select c.chain_seq, row_number() over (order by e.txid, e.id) as n
-           from audit_chain c join audit_events e on e.org_id = c.org_id and e.id = c.event_id where c.org_id = $1) x
-         where x.chain_seq <> x.n`,
-        [OAK],
-      ),
-    ).toBe(0);
+    expect(await outOfChainOrder()).toBe(0);
     const v = await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust']);
     expect(v.stdout).not.toMatch(/INVALID/);
     expect(v.code).toBe(0);
+  });
+});
+
+describe('the seal horizon', () => {
+  it('an event whose transaction is the horizon (txid = snapshot xmin) stays unsealed, even if it commits mid-seal; then it is sealed, in order', async () => {
+    // Open across a whole seal: the seal's horizon is the transaction itself.
+    const open = await openEventAtHorizon('test.horizon-open');
+    const during = await seal();
+    expect(during[0]!.horizon).toBe(open.txid);
+    expect(await sealedSeq(open.id)).toBeUndefined();
+    await open.client.query('commit');
+    await open.client.end();
+
+    // Committed after the seal read its horizon, before it read the events
+    // below it: visible to that read, but not below the horizon, so not sealed by it.
+    const racing = await openEventAtHorizon('test.horizon-commit');
+    const { result, horizonsRead } = await sealPausingAtHorizon(async () => {
+      await racing.client.query('commit');
+      await racing.client.end();
+    });
+    expect(horizonsRead).toBe(1);
+    expect(result.horizon).toBe(racing.txid);
+    expect(await sealedSeq(racing.id)).toBeUndefined();
+    // The checkpoint's horizon is its txid: the event is not older, so it is no "inserted row".
+    const v = await runCli(['--database-url', opUrl, 'audit', 'verify', '--org', 'oak-trust']);
+    expect(v.stdout).not.toMatch(/INVALID/);
+    expect(v.code).toBe(0);
+
+    // Later seals take both, in (txid, id) order, after everything sealed before.
+    const seqs = await waitFor('both events to be sealed', async () => {
+      await seal();
+      const [a, b] = [await sealedSeq(open.id), await sealedSeq(racing.id)];
+      return a !== undefined && b !== undefined && [BigInt(a), BigInt(b)];
+    }, { intervalMs: 500 });
+    expect(seqs[0]).toBeGreaterThan(BigInt(during[0]!.headSeq));
+    expect(seqs[1]).toBeGreaterThan(seqs[0]!);
+    expect(seqs[1]).toBeGreaterThan(BigInt(result.headSeq));
+    expect(await outOfChainOrder()).toBe(0);
   });
 });
 
@@ -180,17 +277,7 @@ describe('what the database refuses', () => {
       const next = ids as [string, string, ...string[]];
       expect(next.length).toBeGreaterThanOrEqual(3);
       const h = (i: number) => Buffer.alloc(32, i);
-      const attempt = async (ids: string[], prevs: Buffer[], hashes: Buffer[]) => {
-        await c.query('savepoint a');
-        try {
-          await c.query(`select app.audit_seal_append($1, $2::bigint[], $3::bytea[], $4::bytea[])`, [OAK, ids, prevs, hashes]);
-          return 'ok';
-        } catch (e) {
-          return (e as { code?: string }).code;
-        } finally {
-          await c.query('rollback to savepoint a');
-        }
-      };
+      const attempt = (ids: string[], prevs: Buffer[], hashes: Buffer[]) => trySealAppend(c, ids, prevs, hashes);
       return {
         reversed: await attempt([next[1], next[0]], [head.hash, h(1)], [h(1), h(2)]),
         skipping: await attempt([next[1]], [head.hash], [h(1)]),
@@ -200,6 +287,29 @@ describe('what the database refuses', () => {
       };
     });
     expect(codes).toEqual({ reversed: 'TC011', skipping: 'TC011', wrongHead: 'TC012', badLink: 'TC011', inOrder: 'ok' });
+  });
+
+  it('will not take an event of a transaction that has not ended, not even the sealing one’s own at the horizon (txid = snapshot xmin)', async () => {
+    const codes = await asOperator(async (c) => {
+      const own = (await c.query(`select app.audit_record($1, null, 'dsar.export', 'children', 'x', '{}', 'success', '{}')::text as id,
+        pg_current_xact_id()::text as txid`, [OAK])).rows[0];
+      await waitFor(`transaction ${own.txid} to be the horizon`, async () =>
+        (await c.query(`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`)).rows[0].xmin === own.txid);
+      // Everything a correct seal would take before it: unsealed, in (txid, id) order.
+      const head = (await c.query(`select chain_seq, hash from audit_chain where org_id = $1 order by chain_seq desc limit 1`, [OAK])).rows[0];
+      const before = (await c.query(
+        `select e.id::text as id from audit_events e where e.org_id = $1 and (e.txid, e.id) < ($2::xid8, $3::bigint)
+           and not exists (select 1 from audit_chain x where x.org_id = e.org_id and x.event_id = e.id) order by e.txid, e.id`,
+        [OAK, own.txid, own.id],
+      )).rows.map((r) => r.id as string);
+      // Linked hashes: the database checks links, not the hashes themselves.
+      const attempt = (ids: string[]) => {
+        const hashes = ids.map((_, i) => Buffer.alloc(32, i + 1));
+        return trySealAppend(c, ids, ids.map((_, i) => (i === 0 ? head.hash : hashes[i - 1]!)), hashes);
+      };
+      return { upToIt: before.length === 0 ? 'ok' : await attempt(before), withIt: await attempt([...before, own.id]) };
+    });
+    expect(codes).toEqual({ upToIt: 'ok', withIt: 'TC011' });
   });
 
   it('lets nobody write the chain directly: operators lack the privilege, the owner and superuser meet the trigger', async () => {
