@@ -3,6 +3,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CONNECTION_LOST, exitCodeFor, ExitCode, hintFor, isConnectionLost } from './errors.js';
 import { printable } from './io/printable.js';
+import { refuseBlankValues } from './commands/context.js';
 import { runInterruptCleanups, runShutdownCleanups } from './lifecycle.js';
 import { registerAuditCommands } from './commands/audit/index.js';
 import { registerDbCommands } from './commands/db/index.js';
@@ -55,6 +56,8 @@ export function buildProgram(): Command {
   registerSessionCommands(program);
   registerDoctorCommand(program);
   registerDemoCommand(program);
+
+  program.hook('preAction', (_program, command) => refuseBlankValues(command));
 
   // Usage errors throw (to the boundary in run) instead of exiting, at every depth.
   const overrideExit = (cmd: Command): void => {

@@ -40,27 +40,33 @@ export function formatDuration(seconds: number): string {
 
 /**
  * Parses --at / --starts: an ISO 8601 date or date-time (local time when it
- * has no offset).
+ * has no offset; a date alone is local midnight, or UTC midnight with
+ * `dates: 'utc'`). A day that does not exist (2027-02-30) is refused, never
+ * rolled over.
  *
  * @example
  * parseTimeOption('2026-11-25T14:30:00Z', '--at') // Date
  */
-export function parseTimeOption(value: string, option: string): Date {
+export function parseTimeOption(value: string, option: string, { dates = 'local' }: { dates?: 'local' | 'utc' } = {}): Date {
   const v = value.trim();
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(v);
   const refuse = (): never => {
     throw new RefusedError(`${option} "${value}" is not a time`, 'Use ISO 8601, e.g. 2026-11-25T14:30:00Z or 2026-11-25 14:30 (local time)');
   };
   if (!m) return refuse();
-  const [, y, mo, d, h = '00', mi = '00', s = '00', frac = '0', zone] = m;
+  const [, y, mo, d, hour, mi = '00', s = '00', frac = '0', zone] = m;
+  const h = hour ?? '00';
   const parts = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), Math.round(Number(`0.${frac}`) * 1000)] as const;
-  // Local time unless an offset is given; a date alone is local midnight.
+  const utc = zone !== undefined || (hour === undefined && dates === 'utc');
+  // Local time unless an offset is given (or a date alone is to be UTC midnight).
   const date = zone
     ? new Date(`${y}-${mo}-${d}T${h}:${mi}:${s}.${frac.padEnd(3, '0').slice(0, 3)}${zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone}`)
-    : new Date(...parts);
+    : utc
+      ? new Date(Date.UTC(...parts))
+      : new Date(...parts);
   // Reject dates that do not exist (2027-02-30), which Date would roll over.
-  const check = zone ? new Date(Date.UTC(...parts)) : date;
-  const [cy, cm, cd] = zone ? [check.getUTCFullYear(), check.getUTCMonth(), check.getUTCDate()] : [check.getFullYear(), check.getMonth(), check.getDate()];
+  const check = utc ? new Date(Date.UTC(...parts)) : date;
+  const [cy, cm, cd] = utc ? [check.getUTCFullYear(), check.getUTCMonth(), check.getUTCDate()] : [check.getFullYear(), check.getMonth(), check.getDate()];
   if (Number.isNaN(date.getTime()) || cy !== parts[0] || cm !== parts[1] || cd !== parts[2] || parts[3] > 23 || parts[4] > 59 || parts[5] > 59) return refuse();
   return date;
 }

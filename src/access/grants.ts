@@ -4,10 +4,10 @@
 // guard trigger (migration 0009); this module asks for what the operator
 // wants, records an audit event with the session's reason and ticket, and
 // reads grants back for people.
-import { sql, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { RefusedError } from '../errors.js';
-import type { OrganisationRef } from '../dsar/subject.js';
+import type { OrganisationRef, PersonQuery } from '../dsar/subject.js';
 
 type Trx = Transaction<Database>;
 
@@ -68,18 +68,13 @@ export async function findSite(trx: Trx, org: OrganisationRef, slug: string): Pr
   return { id: row.rows[0].site_id, slug };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
- * The user named by --user (id or email): a user of the organisation, or a
- * member of the platform's support staff.
+ * The user named by --user (parsed by parseSubjectQuery): a user of the
+ * organisation, or a member of the platform's support staff.
  */
-export async function findGrantee(trx: Trx, org: OrganisationRef, ref: string): Promise<Grantee> {
-  const v = ref.trim().toLowerCase();
-  if (!UUID.test(v) && !/^[^\s@]+@[^\s@]+$/.test(v)) {
-    throw new RefusedError(`--user "${ref}" is neither an id nor an email address`);
-  }
-  const byId = UUID.test(v);
+export async function findGrantee(trx: Trx, org: OrganisationRef, user: PersonQuery): Promise<Grantee> {
+  const byId = 'id' in user;
+  const v = byId ? user.id : user.email;
   const own = await sql<{ org_id: string; id: string; email: string; full_name: string; kind: string }>`
     select org_id, id, email, full_name, kind from public.users
     where org_id = ${org.id}::uuid and ${byId ? sql`id = ${v}::uuid` : sql`lower(email) = ${v}`}`.execute(trx);
@@ -90,8 +85,8 @@ export async function findGrantee(trx: Trx, org: OrganisationRef, ref: string): 
     ...own.rows.map((r) => ({ orgId: r.org_id, id: r.id, email: r.email, name: r.full_name, kind: r.kind })),
     ...support.rows.filter((r) => r.org_id !== org.id).map((r) => ({ orgId: r.org_id, id: r.id, email: r.email, name: r.full_name, kind: 'support' })),
   ];
-  if (found.length === 0) throw new RefusedError(`no user of ${org.slug} or of the platform’s support staff matches --user ${ref}`);
-  if (found.length > 1) throw new RefusedError(`--user ${ref} matches ${found.length} users`, 'Pass the user’s id');
+  if (found.length === 0) throw new RefusedError(`no user of ${org.slug} or of the platform’s support staff matches --user ${v}`);
+  if (found.length > 1) throw new RefusedError(`--user ${v} matches ${found.length} users`, 'Pass the user’s id');
   return found[0]!;
 }
 
@@ -292,6 +287,26 @@ export async function readPolicies(trx: Trx, orgIds: readonly string[]): Promise
     from public.access_policies p join public.organisations o on o.org_id = p.org_id
     where p.org_id = any (${[...orgIds]}::uuid[]) order by o.slug, p.role`.execute(trx);
   return rows.rows.map((r) => ({ org: r.org, role: r.role, maxDurationSeconds: r.secs, sensitive: r.sensitive, ticketPattern: r.ticket_pattern }));
+}
+
+/**
+ * Refuses a --ticket-pattern PostgreSQL cannot compile (the policy's CHECK
+ * and the grant trigger match tickets with PostgreSQL's own engine, so only
+ * it can say); needs no session.
+ *
+ * @example
+ * await checkTicketPattern(db, '^SUP-[0-9]+$')
+ */
+export async function checkTicketPattern(db: Kysely<Database>, pattern: string): Promise<void> {
+  try {
+    await sql`select pg_catalog.regexp_replace('', ${pattern}, '')`.execute(db);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== '2201B') throw error;
+    throw new RefusedError(
+      `--ticket-pattern "${pattern}" is not a regular expression (${(error as Error).message})`,
+      'Use a PostgreSQL regular expression, e.g. ^SUP-[0-9]+$',
+    );
+  }
 }
 
 export async function setPolicy(

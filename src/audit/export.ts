@@ -11,6 +11,7 @@ import { createGzip } from 'node:zlib';
 import { stringify } from 'csv-stringify/sync';
 import { sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
+import { parseTimeOption } from '../access/duration.js';
 import { RefusedError } from '../errors.js';
 import { onInterrupt } from '../lifecycle.js';
 import type { OperatorSession } from '../db/operator-session.js';
@@ -168,20 +169,32 @@ const MAX_PROBLEMS = 50;
 const BATCH = 2000;
 
 /**
- * Parses --from / --to: an ISO 8601 time or a calendar date (midnight UTC).
+ * Parses --from / --to: an ISO 8601 time or a calendar date (midnight UTC),
+ * in years 1 to 9999.
  *
  * @example
  * parseExportTime('2026-09-01', '--from') // '2026-09-01T00:00:00.000Z'
  */
 export function parseExportTime(value: string, what: string): string {
-  const v = value.trim();
-  const t = /^\d{4}-\d{2}-\d{2}$/.test(v) ? Date.parse(`${v}T00:00:00Z`) : /^\d{4}-\d{2}-\d{2}T/.test(v) ? Date.parse(v) : NaN;
-  const iso = Number.isNaN(t) ? '' : new Date(t).toISOString();
-  // The calendar date must survive the round trip (no 30 February), and the year be 1..9999.
-  if (!iso || iso.slice(0, 10) !== v.slice(0, 10) && /^\d{4}-\d{2}-\d{2}$/.test(v) || iso < '0001' || iso.startsWith('+')) {
-    throw new RefusedError(`${what} "${value}" is not a date or time`, 'Use YYYY-MM-DD or an ISO 8601 time, e.g. 2026-09-01T08:00:00Z');
+  const iso = parseTimeOption(value, what, { dates: 'utc' }).toISOString();
+  if (iso < '0001' || iso.startsWith('+')) {
+    throw new RefusedError(`${what} "${value}" is not a date or time in years 1 to 9999`, 'Use YYYY-MM-DD or an ISO 8601 time, e.g. 2026-09-01T08:00:00Z');
   }
   return iso;
+}
+
+/**
+ * Checks --action: an action as recorded (`dsar.export`,
+ * `attendance_records.update`), or a prefix of one ending in `*`.
+ *
+ * @example
+ * parseActionFilter('dsar.*') // 'dsar.*'
+ */
+export function parseActionFilter(value: string): string {
+  if (!/^(?:[a-z][a-z0-9_.]*)?\*?$/.test(value)) {
+    throw new RefusedError(`--action "${value}" is not an action`, 'Use an action as recorded, e.g. dsar.export, or a prefix ending in *, e.g. "dsar.*"');
+  }
+  return value;
 }
 
 /**

@@ -63,10 +63,14 @@ async function createLogger(options: GlobalOptions): Promise<Logger> {
   const { pino } = await import('pino');
   const redact = { paths: ['password', '*.password', 'config.password', 'databaseUrl', '*.databaseUrl'], censor: '***' };
   if (options.logFile) {
-    return pino(
-      { level: options.logLevel ?? 'info', redact },
-      pino.destination({ dest: options.logFile, sync: true, mkdir: true }),
-    );
+    let destination;
+    try {
+      destination = pino.destination({ dest: options.logFile, sync: true, mkdir: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new RefusedError(`--log-file: cannot write ${options.logFile} (${code})`, 'Choose a file in a directory you can write to');
+    }
+    return pino({ level: options.logLevel ?? 'info', redact }, destination);
   }
   if (options.logLevel) return pino({ level: options.logLevel, redact }, pino.destination(2));
   return pino({ level: 'silent' });
@@ -131,6 +135,47 @@ export function parseSlug(value: string, what = 'organisation'): string {
     throw new RefusedError(`"${value}" is not a valid ${what} slug`, 'Slugs are lower-case letters, digits and dashes');
   }
   return value;
+}
+
+/**
+ * Parses a whole number an option gives (--batch-size 500), refusing
+ * anything else: no signs, decimals, exponents, hex or spaces, and nothing
+ * outside min..max.
+ *
+ * @example
+ * parseWholeNumber('500', '--batch-size', 1, 100_000) // 500
+ */
+export function parseWholeNumber(value: string, option: string, min: number, max: number): number {
+  const n = /^\d{1,15}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new RefusedError(`${option} "${value}" must be a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/**
+ * Refuses an option or argument given an empty (or blank) value, for every
+ * command, before its action runs: `--site ""` (a variable that was not set)
+ * must never quietly mean "no filter" or "the default".
+ *
+ * @example
+ * program.hook('preAction', (_program, command) => refuseBlankValues(command))
+ */
+export function refuseBlankValues(command: Command): void {
+  const blank = (v: unknown): boolean => typeof v === 'string' && v.trim() === '';
+  for (let cmd: Command | null = command; cmd; cmd = cmd.parent) {
+    for (const option of cmd.options) {
+      const key = option.attributeName();
+      if (!(option.required || option.optional) || cmd.getOptionValueSource(key) !== 'cli') continue;
+      const value: unknown = cmd.getOptionValue(key);
+      if (Array.isArray(value) ? value.some(blank) : blank(value)) {
+        throw new RefusedError(`${option.long} is empty`, `Give ${option.long} a value, or leave it out`);
+      }
+    }
+  }
+  command.registeredArguments.forEach((argument, i) => {
+    if (blank(command.args[i])) throw new RefusedError(`<${argument.name()}> is empty`, 'Give it a value');
+  });
 }
 
 /** Checks a UUID's form. */

@@ -13,6 +13,8 @@ export function registerDemoCommand(program: Command): void {
     .option('--media-dir <dir>', 'where demo media files are written (default: $TRUSTCTL_HOME/media)')
     .action(async (opts: { mediaDir?: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
+      const { assertCanCreateDirectory } = await import('../io/paths.js');
+      if (opts.mediaDir !== undefined) await assertCanCreateDirectory(opts.mediaDir, '--media-dir');
       if (ctx.options.databaseUrl) {
         throw new RefusedError(
           'the demo only runs on the embedded database',

@@ -19,6 +19,8 @@ export function registerDoctorCommand(program: Command): void {
     .option('--no-probe', 'catalog checks only: open no operator session, touch no table')
     .action(async (opts: { schema: string[]; probe: boolean }, cmd: Command) => {
       const ctx = await commandContext(cmd);
+      const { parseSchemaName } = await import('../doctor/index.js');
+      opts.schema.forEach(parseSchemaName);
       const report = await runDoctorCommand(ctx, opts.schema, opts.probe);
       const { renderDoctorReport } = await import('./doctor-render.js');
       ctx.print(report, () => renderDoctorReport(report, { color: Boolean(process.stdout.isTTY) }));

@@ -5,25 +5,33 @@ import type { CommandContext } from './context.js';
 import { parseSlug } from './context.js';
 import { RefusedError } from '../errors.js';
 import type { OperatorSession } from '../db/operator-session.js';
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { OrganisationRef } from '../dsar/subject.js';
 
 export type OrgScope = { readonly orgSlugs: readonly string[] } | { readonly allOrgs: true };
 
-/** Runs work in an operator session with this scope and reason. */
+/** A check of input that needs the database but no session (a PostgreSQL regular expression). */
+export type BeforeSession = (db: Kysely<Database>) => Promise<void>;
+
+/**
+ * Runs work in an operator session with this scope and reason; `before`
+ * runs first, on the same connection pool, so its refusal opens no session.
+ */
 export async function withScopedSession<T>(
   ctx: CommandContext,
   scope: OrgScope & { readonly reason: string },
   fn: (session: OperatorSession) => Promise<T>,
+  { before }: { readonly before?: BeforeSession } = {},
 ): Promise<T> {
   const { withOperatorDb } = await import('../db/with-db.js');
   const { withOperatorSession } = await import('../db/operator-session.js');
-  return withOperatorDb(ctx.db, (db) =>
-    withOperatorSession(db.kysely, { ...scope, ticket: ctx.options.ticket, command: ctx.commandLine }, fn, {
+  return withOperatorDb(ctx.db, async (db) => {
+    await before?.(db.kysely);
+    return withOperatorSession(db.kysely, { ...scope, ticket: ctx.options.ticket, command: ctx.commandLine }, fn, {
       logger: ctx.logger,
-    }),
-  );
+    });
+  });
 }
 
 /** Commander option parser for a repeatable option. */
@@ -38,11 +46,15 @@ export async function inOrg<T>(
   orgSlug: string,
   reason: string,
   fn: (trx: Transaction<Database>, org: OrganisationRef, session: OperatorSession) => Promise<T>,
+  options: { readonly before?: BeforeSession } = {},
 ): Promise<T> {
   const slug = parseSlug(orgSlug);
   const { findOrganisation } = await import('../dsar/subject.js');
-  return withScopedSession(ctx, { orgSlugs: [slug], reason }, (session) =>
-    session.transaction(async (trx) => fn(trx, await findOrganisation(trx, slug), session)),
+  return withScopedSession(
+    ctx,
+    { orgSlugs: [slug], reason },
+    (session) => session.transaction(async (trx) => fn(trx, await findOrganisation(trx, slug), session)),
+    options,
   );
 }
 

@@ -41,6 +41,9 @@ export function isLocalHost(host: string | null | undefined): boolean {
   return isIP(h) === 4 && h.startsWith('127.');
 }
 
+/** How a refused URL is put right (the one line names the option it came from). */
+const URL_FORM = 'Give --database-url (or DATABASE_URL) as postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full';
+
 /**
  * Parses and checks a PostgreSQL URL.
  *
@@ -49,6 +52,10 @@ export function isLocalHost(host: string | null | undefined): boolean {
  * new pg.Pool(target.config)
  */
 export function parseDatabaseUrl(url: string, options: ConnectionOptions = {}): ConnectionTarget {
+  // The parser reads anything as a URL relative to postgres://base ("not a url" would be host "base").
+  if (!/^(postgres(ql)?:\/\/|socket:|\/)/i.test(url.trim())) {
+    throw new RefusedError('the database URL is not a postgres:// URL', URL_FORM);
+  }
   let parsed: ReturnType<typeof parse>;
   try {
     // sslmode and the certificate files are handled below, not by the parser.
@@ -58,7 +65,7 @@ export function parseDatabaseUrl(url: string, options: ConnectionOptions = {}): 
   } catch (error) {
     throw new RefusedError(
       `the database URL could not be parsed (${(error as Error).message.split('\n')[0]})`,
-      'Use the form postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full',
+      URL_FORM,
     );
   }
   const p = parsed as Record<string, string | undefined>;
@@ -85,7 +92,7 @@ export function parseDatabaseUrl(url: string, options: ConnectionOptions = {}): 
 
   const port = p.port ? Number(p.port) : undefined;
   if (p.port && (!Number.isInteger(port) || port! <= 0 || port! > 65535)) {
-    throw new RefusedError(`the database URL has an invalid port "${p.port}"`);
+    throw new RefusedError(`the database URL has an invalid port "${p.port}"`, URL_FORM);
   }
   const config: PoolConfig = {
     host,

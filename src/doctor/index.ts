@@ -38,11 +38,20 @@ async function runtimeSchemas(client: ClientBase): Promise<string[]> {
 }
 
 /** Checks schema names' form and existence (exit 2 otherwise). */
+/**
+ * Checks a --schema name's form, before anything is connected to.
+ *
+ * @example
+ * parseSchemaName('public') // 'public'
+ */
+export function parseSchemaName(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(name)) throw new RefusedError(`--schema "${name}" is not a schema name`);
+  return name;
+}
+
 export async function resolveSchemas(client: ClientBase, requested: readonly string[]): Promise<string[]> {
   const schemas = requested.length > 0 ? [...new Set(requested)] : await runtimeSchemas(client);
-  for (const s of schemas) {
-    if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(s)) throw new RefusedError(`"${s}" is not a schema name`);
-  }
+  schemas.forEach(parseSchemaName);
   const found = await client.query<{ nspname: string }>('select nspname from pg_namespace where nspname = any ($1)', [schemas]);
   const missing = schemas.filter((s) => !found.rows.some((r) => r.nspname === s));
   if (missing.length > 0) {

@@ -9,17 +9,18 @@ export type IsoDate = string;
 
 /**
  * Parses a calendar date given by a person, refusing anything that is not a
- * real day.
+ * real day, or (with `latest`) a day after it.
  *
  * @example
  * parseIsoDate('2024-02-29', '--received') // '2024-02-29'
  */
-export function parseIsoDate(value: string, what: string): IsoDate {
+export function parseIsoDate(value: string, what: string, { latest }: { latest?: IsoDate } = {}): IsoDate {
   const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value.trim());
   if (match) {
     const [y, m, d] = [Number(match[1]), Number(match[2]), Number(match[3])];
     const date = new Date(Date.UTC(y, m - 1, d));
     if (date.getUTCFullYear() === y && date.getUTCMonth() === m - 1 && date.getUTCDate() === d) {
+      if (latest !== undefined && value.trim() > latest) throw new RefusedError(`${what} ${value.trim()} is in the future`, `Give a day no later than ${latest}`);
       return value.trim();
     }
   }

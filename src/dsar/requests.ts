@@ -5,7 +5,7 @@
 import { sql, type Transaction, type UpdateObject } from 'kysely';
 import { RefusedError } from '../errors.js';
 import type { Database } from '../db/schema.js';
-import { daysUntil, extendedDueDate, legalDueDate, type IsoDate } from './due-date.js';
+import { daysUntil, extendedDueDate, legalDueDate, parseIsoDate, type IsoDate } from './due-date.js';
 import type { DsarSubject, OrganisationRef, SubjectType } from './subject.js';
 
 /** What the person asked for: their data (Article 15), or its erasure (Article 17). */
@@ -178,9 +178,7 @@ export async function openDsarRequest(
     readonly sessionId: string;
   },
 ): Promise<DsarRequest> {
-  if (input.receivedOn > input.today) {
-    throw new RefusedError(`--received ${input.receivedOn} is in the future`, 'Give the day the request arrived');
-  }
+  parseIsoDate(input.receivedOn, '--received', { latest: input.today });
   const existing = await selectRequests(trx)
     .where('dsar_requests.org_id', '=', input.org.id)
     .where('dsar_requests.reference', '=', input.reference)

@@ -26,20 +26,24 @@ export interface OrganisationRef {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** A person named on the command line: by id or by email. */
+export type PersonQuery = { readonly id: string } | { readonly email: string };
+
 /**
- * Parses --subject: a UUID or an email address.
+ * Parses --subject (or --user): a UUID or an email address.
  *
  * @example
  * parseSubjectQuery('Parent@Example.org') // { email: 'parent@example.org' }
  */
-export function parseSubjectQuery(value: string): { readonly id: string } | { readonly email: string } {
+export function parseSubjectQuery(
+  value: string,
+  option = '--subject',
+  hint = 'Pass a child’s id, or a guardian’s or staff member’s id or email',
+): PersonQuery {
   const v = value.trim();
   if (UUID.test(v)) return { id: v.toLowerCase() };
   if (/^[^\s@]+@[^\s@]+$/.test(v)) return { email: v.toLowerCase() };
-  throw new RefusedError(
-    `--subject "${value}" is neither an id nor an email address`,
-    'Pass a child’s id, or a guardian’s or staff member’s id or email',
-  );
+  throw new RefusedError(`${option} "${value}" is neither an id nor an email address`, hint);
 }
 
 /**

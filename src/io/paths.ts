@@ -6,18 +6,42 @@ import { dirname, resolve } from 'node:path';
 import { RefusedError } from '../errors.js';
 
 /**
+ * Refuses unless `dir` is an existing directory (`noun` says what it holds);
+ * returns its absolute path.
+ *
+ * @example
+ * await assertDirectory('/srv/media', '--media-dir', 'media store')
+ */
+export async function assertDirectory(dir: string, what: string, noun = 'directory'): Promise<string> {
+  const full = resolve(dir);
+  const info = await stat(full).catch(() => null);
+  if (!info) throw new RefusedError(`${what}: ${noun} ${full} not found`, 'Create it first, or choose another path');
+  if (!info.isDirectory()) throw new RefusedError(`${what}: ${full} is not a directory`, 'Choose a directory');
+  return full;
+}
+
+/**
+ * Refuses unless `dir` is an existing directory this user may create files
+ * in (a read-only or immutable folder, or one without write permission, is
+ * refused here rather than halfway through the work).
+ *
+ * @example
+ * await assertWritableDirectory('./archive-exports', '--out')
+ */
+export async function assertWritableDirectory(dir: string, what: string): Promise<void> {
+  await assertWritable(await assertDirectory(dir, what), what);
+}
+
+/**
  * Refuses unless the directory that will hold `path` exists and this user
- * may create files in it (a read-only or immutable folder, or one without
- * write permission, is refused here rather than halfway through the work).
+ * may create files in it, and `path` itself is not a directory.
  *
  * @example
  * await assertParentDirectory('/tmp/out/trail.csv', '--out')
  */
 export async function assertParentDirectory(path: string, what: string): Promise<void> {
-  const dir = dirname(resolve(path));
-  const info = await stat(dir).catch(() => null);
-  if (!info?.isDirectory()) throw new RefusedError(`${what}: directory ${dir} does not exist`, 'Create it first, or choose another path');
-  await assertWritable(dir, what);
+  await assertWritableDirectory(dirname(resolve(path)), what);
+  if ((await stat(path).catch(() => null))?.isDirectory()) throw new RefusedError(`${what}: ${resolve(path)} is a directory`, 'Name a file');
 }
 
 /**

@@ -26,10 +26,25 @@ export interface RetentionPolicy {
 /** A policy clock meaning: each table's clock from the data map. */
 export const DATA_MAP_CLOCK = 'data map';
 
+/**
+ * Checks --clock's form, before anything is looked up: a clock derived from
+ * the child, or a column name (which checkClock then finds in the tables).
+ *
+ * @example
+ * parseClockName('occurred_at') // 'occurred_at'
+ */
+export function parseClockName(clock: string): string {
+  if (!isDerivedClock(clock) && !/^[a-z_][a-z0-9_]{0,62}$/.test(clock)) {
+    throw new RefusedError(`--clock "${clock}" is not a column name`, 'Name a date column of the category’s tables, or child_left_on / child_25th_birthday');
+  }
+  return clock;
+}
+
 /** The clock a policy uses: the data map's for each table unless one column clock is named for all. */
 export function checkClock(category: Category, clock: string | undefined, columnsOf: (table: string) => ReadonlyMap<string, string>): string {
   const defaults = [...new Set(category.tables.map((t) => t.clock))];
   if (!clock) return defaults.length === 1 ? defaults[0]! : DATA_MAP_CLOCK;
+  parseClockName(clock);
   if (isDerivedClock(clock)) {
     if (!category.tables.every((t) => columnsOf(t.table).has('child_id'))) {
       throw new RefusedError(`--clock ${clock} needs a child on every row of ${category.name}`);

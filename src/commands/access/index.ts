@@ -1,13 +1,15 @@
 // `trustctl access …`: time-boxed, ticketed grants enforced by the database,
 // their approval by a second operator, and who could see what when.
 import type { Command } from 'commander';
-import { commandContext, parseSlug, parseUuid, resolveReason, type CommandContext } from '../context.js';
+import { commandContext, parseSlug, parseUuid, parseWholeNumber, resolveReason, type CommandContext } from '../context.js';
 import { RefusedError } from '../../errors.js';
 import { inOrg, orgScopeOptions, parseOrgScope, withScopedSession } from '../scope.js';
 import type { Grant } from '../../access/grants.js';
 import { renderGrant, renderGrants, renderPolicies, renderWho } from './render.js';
 
 const ROLE_HELP = 'org_admin, site_admin, teacher, senco, safeguarding_lead or office';
+/** What --user takes, for its refusal. */
+const USER_HINT = 'Pass the user’s id or email (see: trustctl roles list)';
 
 function requireTicket(ctx: CommandContext): string {
   if (!ctx.options.ticket) throw new RefusedError('a ticket is required for access', 'Pass --ticket REF (the support ticket this access is for)');
@@ -39,17 +41,20 @@ export function registerAccessCommands(program: Command): void {
       const ctx = await commandContext(cmd);
       const { parseRole, findSite, findGrantee, createGrant } = await import('../../access/grants.js');
       const { parseDuration, parseTimeOption } = await import('../../access/duration.js');
+      const { parseSubjectQuery } = await import('../../dsar/subject.js');
       const role = parseRole(opts.role);
       if (role === 'org_admin') throw new RefusedError('org_admin is organisation-wide; time-boxed access is to one site', 'Use site_admin for a site');
+      const siteSlug = parseSlug(opts.site, 'site');
+      const user = parseSubjectQuery(opts.user, '--user', USER_HINT);
       const forSeconds = parseDuration(opts.for, '--for');
-      const startsAt = opts.starts ? parseTimeOption(opts.starts, '--starts') : null;
+      const startsAt = opts.starts !== undefined ? parseTimeOption(opts.starts, '--starts') : null;
       const ticket = requireTicket(ctx);
       const reason = await resolveReason(ctx, 'this access grant');
       const grant = await inOrg(ctx, opts.org, reason, async (trx, org) =>
         createGrant(trx, {
           org,
-          site: await findSite(trx, org, parseSlug(opts.site, 'site')),
-          grantee: await findGrantee(trx, org, opts.user),
+          site: await findSite(trx, org, siteSlug),
+          grantee: await findGrantee(trx, org, user),
           role,
           reason,
           ticket,
@@ -134,9 +139,10 @@ export function registerAccessCommands(program: Command): void {
     .action(async (opts: { org: string[]; allOrgs?: boolean; active?: boolean; pending?: boolean; expired?: boolean; days: string; user?: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
       const scope = parseOrgScope(opts, 'all');
-      const days = Number(opts.days);
-      if (!Number.isInteger(days) || days < 0 || days > 3650) throw new RefusedError(`--days "${opts.days}" is not a number of days`);
-      if (opts.user && !('orgSlugs' in scope && scope.orgSlugs.length === 1)) throw new RefusedError('--user needs exactly one --org');
+      const days = parseWholeNumber(opts.days, '--days', 0, 3650);
+      if (opts.user !== undefined && !('orgSlugs' in scope && scope.orgSlugs.length === 1)) throw new RefusedError('--user needs exactly one --org');
+      const { parseSubjectQuery } = await import('../../dsar/subject.js');
+      const userQuery = opts.user !== undefined ? parseSubjectQuery(opts.user, '--user', USER_HINT) : undefined;
       const states: Grant['state'][] = [
         ...(opts.active ? (['active', 'scheduled'] as const) : []),
         ...(opts.pending ? (['pending'] as const) : []),
@@ -146,7 +152,7 @@ export function registerAccessCommands(program: Command): void {
       const { findOrganisation } = await import('../../dsar/subject.js');
       const grants = await withScopedSession(ctx, { ...scope, reason: ctx.options.reason ?? 'Access: list grants' }, (session) =>
         session.transaction(async (trx) => {
-          const user = opts.user ? await findGrantee(trx, await findOrganisation(trx, (scope as { orgSlugs: string[] }).orgSlugs[0]!), opts.user) : undefined;
+          const user = userQuery ? await findGrantee(trx, await findOrganisation(trx, (scope as { orgSlugs: string[] }).orgSlugs[0]!), userQuery) : undefined;
           return listGrants(trx, {
             orgIds: session.orgIds,
             kind: 'access',
@@ -172,12 +178,13 @@ export function registerAccessCommands(program: Command): void {
     .action(async (opts: { org: string; site: string; child?: string; at?: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
       const { parseTimeOption } = await import('../../access/duration.js');
-      const at = opts.at ? parseTimeOption(opts.at, '--at') : new Date();
-      const child = opts.child ? parseUuid(opts.child, 'child') : null;
+      const at = opts.at !== undefined ? parseTimeOption(opts.at, '--at') : new Date();
+      const child = opts.child !== undefined ? parseUuid(opts.child, 'child') : null;
+      const siteSlug = parseSlug(opts.site, 'site');
       const { findSite } = await import('../../access/grants.js');
       const { whoCouldSee } = await import('../../access/who.js');
       const result = await inOrg(ctx, opts.org, ctx.options.reason ?? 'Access: who could see', async (trx, org) =>
-        whoCouldSee(trx, org, await findSite(trx, org, parseSlug(opts.site, 'site')), child, at),
+        whoCouldSee(trx, org, await findSite(trx, org, siteSlug), child, at),
       );
       ctx.print(result, () => renderWho(result));
     });
@@ -197,21 +204,27 @@ export function registerAccessCommands(program: Command): void {
     .option('--ticket-pattern <regex>', 'e.g. ^SUP-[0-9]+$')
     .action(async (opts: { org: string; role: string; maxDuration?: string; sensitive?: boolean; ticketPattern?: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
-      const { parseRole, setPolicy } = await import('../../access/grants.js');
+      const { checkTicketPattern, parseRole, setPolicy } = await import('../../access/grants.js');
       const { parseDuration } = await import('../../access/duration.js');
       const role = parseRole(opts.role);
-      const max = opts.maxDuration ? parseDuration(opts.maxDuration, '--max-duration') : undefined;
+      const max = opts.maxDuration !== undefined ? parseDuration(opts.maxDuration, '--max-duration') : undefined;
       if (opts.sensitive === false && (role === 'org_admin' || role === 'safeguarding_lead')) {
         throw new RefusedError(`${role} grants always need approval`);
       }
       const reason = await resolveReason(ctx, 'changing the access policy');
-      const result = await inOrg(ctx, opts.org, reason, (trx, org) =>
-        setPolicy(trx, org, {
-          role,
-          ...(max !== undefined ? { maxDurationSeconds: max } : {}),
-          ...(opts.sensitive !== undefined && cmd.getOptionValueSource('sensitive') === 'cli' ? { sensitive: opts.sensitive } : {}),
-          ...(opts.ticketPattern !== undefined ? { ticketPattern: opts.ticketPattern } : {}),
-        }),
+      const pattern = opts.ticketPattern;
+      const result = await inOrg(
+        ctx,
+        opts.org,
+        reason,
+        (trx, org) =>
+          setPolicy(trx, org, {
+            role,
+            ...(max !== undefined ? { maxDurationSeconds: max } : {}),
+            ...(opts.sensitive !== undefined && cmd.getOptionValueSource('sensitive') === 'cli' ? { sensitive: opts.sensitive } : {}),
+            ...(pattern !== undefined ? { ticketPattern: pattern } : {}),
+          }),
+        pattern !== undefined ? { before: (db) => checkTicketPattern(db, pattern) } : {},
       );
       ctx.print(result, () => renderPolicies([result]));
     });
@@ -227,4 +240,4 @@ export function registerAccessCommands(program: Command): void {
     });
 }
 
-export { ROLE_HELP };
+export { ROLE_HELP, USER_HINT };

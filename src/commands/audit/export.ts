@@ -46,14 +46,14 @@ export function registerAuditExport(audit: Command): void {
         const org = parseSlug(opts.org);
         if (opts.format !== 'csv' && opts.format !== 'jsonl') throw new RefusedError(`--format must be csv or jsonl, not "${opts.format}"`);
         if (opts.forPeople && opts.format !== 'csv') throw new RefusedError('--for-people applies to CSV only', 'JSON Lines are for programs and always exact: leave out --for-people');
-        const { parseExportTime, exportAuditTrail } = await import('../../audit/export.js');
+        const { parseActionFilter, parseExportTime, exportAuditTrail } = await import('../../audit/export.js');
         const filters = {
-          ...(opts.site ? { site: parseSlug(opts.site, 'site') } : {}),
-          ...(opts.from ? { from: parseExportTime(opts.from, '--from') } : {}),
-          ...(opts.to ? { to: parseExportTime(opts.to, '--to') } : {}),
-          ...(opts.actor ? { actor: opts.actor } : {}),
-          ...(opts.action ? { action: opts.action } : {}),
-          ...(opts.subject ? { subject: parseUuid(opts.subject, 'subject') } : {}),
+          ...(opts.site !== undefined ? { site: parseSlug(opts.site, 'site') } : {}),
+          ...(opts.from !== undefined ? { from: parseExportTime(opts.from, '--from') } : {}),
+          ...(opts.to !== undefined ? { to: parseExportTime(opts.to, '--to') } : {}),
+          ...(opts.actor !== undefined ? { actor: opts.actor } : {}),
+          ...(opts.action !== undefined ? { action: parseActionFilter(opts.action) } : {}),
+          ...(opts.subject !== undefined ? { subject: parseUuid(opts.subject, 'subject') } : {}),
         };
         if (filters.from && filters.to && filters.from >= filters.to) throw new RefusedError('--from must be before --to');
         const { assertParentDirectory } = await import('../../io/paths.js');

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { commandContext } from '../context.js';
-import { RefusedError } from '../../errors.js';
+import { commandContext, parseWholeNumber } from '../context.js';
 import { orgScopeOptions, parseOrgScope, withScopedSession } from '../scope.js';
 
 export function registerAuditSeal(audit: Command): void {
@@ -18,10 +17,7 @@ export function registerAuditSeal(audit: Command): void {
     .action(async (opts: { org: string[]; allOrgs?: boolean; signKey?: string; batchSize: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
       const scope = parseOrgScope(opts, 'all');
-      const batchSize = Number(opts.batchSize);
-      if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
-        throw new RefusedError('--batch-size must be a whole number from 1 to 100000');
-      }
+      const batchSize = parseWholeNumber(opts.batchSize, '--batch-size', 1, 100_000);
       const { loadPrivateKey } = await import('../../audit/keys.js');
       const signingKey = opts.signKey ? await loadPrivateKey(opts.signKey) : undefined;
       const { sealAuditChain } = await import('../../audit/seal.js');

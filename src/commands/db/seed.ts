@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { RefusedError } from '../../errors.js';
-import { commandContext } from '../context.js';
+import { commandContext, parseWholeNumber } from '../context.js';
 
 export function registerSeed(db: Command): void {
   db.command('seed')
@@ -18,6 +18,11 @@ export function registerSeed(db: Command): void {
       const ctx = await commandContext(cmd);
       if (!opts.demo && !opts.scale) throw new RefusedError('say which dataset to seed', 'Pass --demo, or --scale 1m');
       if (opts.demo && opts.scale) throw new RefusedError('pass --demo or --scale, not both', '--scale adds the demo dataset first when it is missing');
+      const seed = parseWholeNumber(opts.seed, '--seed', 0, 999_999_999);
+      const { parseIsoDate } = await import('../../dsar/due-date.js');
+      const anchor = opts.anchor !== undefined ? parseIsoDate(opts.anchor, '--anchor') : undefined;
+      const { assertCanCreateDirectory } = await import('../../io/paths.js');
+      if (opts.mediaDir !== undefined) await assertCanCreateDirectory(opts.mediaDir, '--media-dir');
       if (!opts.scale) {
         const { seedDatabase } = await import('../../seed/index.js');
         const result = await seedDatabase(ctx.db, { mediaDir: opts.mediaDir, logger: ctx.logger });
@@ -31,15 +36,13 @@ export function registerSeed(db: Command): void {
       }
       const { parseScale } = await import('../../seed/scale.js');
       const rows = parseScale(opts.scale);
-      if (!/^\d{1,9}$/.test(opts.seed)) throw new RefusedError(`--seed "${opts.seed}" must be a whole number`);
-      const { parseIsoDate } = await import('../../dsar/due-date.js');
       const { localToday } = await import('../dsar/shared.js');
-      const anchorDate = opts.anchor ? parseIsoDate(opts.anchor, '--anchor') : localToday();
+      const anchorDate = anchor ?? localToday();
       const { seedScaleDatabase } = await import('../../seed/index.js');
       const progress = ctx.interactive && !ctx.options.json;
       const result = await seedScaleDatabase(ctx.db, {
         rows,
-        seed: Number(opts.seed),
+        seed,
         anchorDate,
         mediaDir: opts.mediaDir,
         logger: ctx.logger,

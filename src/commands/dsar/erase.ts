@@ -56,10 +56,10 @@ function mediaLines(media: readonly MediaRemoval[]): string[] {
 async function replay(ctx: CommandContext, opts: { since?: string; from?: string; mediaDir?: string }): Promise<void> {
   const { RefusedError } = await import('../../errors.js');
   if (!opts.since) throw new RefusedError('--replay needs --since TIME (the time of the backup that was restored)');
-  const since = new Date(opts.since);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(opts.since) || Number.isNaN(since.getTime())) {
-    throw new RefusedError(`--since "${opts.since}" is not a time`, 'Use ISO 8601, e.g. 2026-11-20T02:00:00Z');
-  }
+  const { parseTimeOption } = await import('../../access/duration.js');
+  const since = parseTimeOption(opts.since, '--since', { dates: 'utc' });
+  const { assertDirectory } = await import('../../io/paths.js');
+  if (opts.from !== undefined) await assertDirectory(opts.from, '--from', 'certificate directory');
   const from = opts.from ?? (await defaultCertificateDir());
   const mediaDir = await mediaDirOf(opts.mediaDir);
   const { readCertificates, replayErasures } = await import('../../dsar/erase.js');

@@ -12,8 +12,16 @@ export function dsarReason(ctx: CommandContext, reference: string | null, verb: 
   return ctx.options.reason ?? (reference ? `Subject access request ${reference}: ${verb}` : `Subject access requests: ${verb}`);
 }
 
-/** Where media files live: --media-dir, else $TRUSTCTL_MEDIA_DIR, else $TRUSTCTL_HOME/media. */
+/**
+ * Where media files live: --media-dir (which must be a directory: a typo
+ * would leave every file out of a bundle), else $TRUSTCTL_MEDIA_DIR, else
+ * $TRUSTCTL_HOME/media.
+ */
 export async function mediaDirOf(option: string | undefined): Promise<string> {
+  if (option !== undefined) {
+    const { assertDirectory } = await import('../../io/paths.js');
+    await assertDirectory(option, '--media-dir', 'media store');
+  }
   const { defaultMediaDir } = await import('../../seed/index.js');
   return option ?? process.env.TRUSTCTL_MEDIA_DIR ?? defaultMediaDir();
 }

@@ -1,7 +1,7 @@
 // `trustctl retention …` and `trustctl hold …`: retention policies, legal
 // holds, and the plan of what a sweep would do.
 import type { Command } from 'commander';
-import { commandContext, parseSlug, parseUuid, resolveReason } from '../context.js';
+import { commandContext, parseSlug, parseUuid, parseWholeNumber, resolveReason } from '../context.js';
 import { collect, inOrg, orgScopeOptions, parseOrgScope, withScopedSession } from '../scope.js';
 import { renderHolds, renderPlan, renderPolicies } from './render.js';
 
@@ -29,15 +29,17 @@ export function registerRetentionCommands(program: Command): void {
     .action(async (opts: { org: string; site?: string; category: string; keep: string; action: string; clock?: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
       const { findCategory, parseAction, parseKeepFor } = await import('../../retention/categories.js');
-      const { setRetentionPolicy } = await import('../../retention/policies.js');
+      const { parseClockName, setRetentionPolicy } = await import('../../retention/policies.js');
       const { findSite } = await import('../../access/grants.js');
       const category = findCategory(opts.category);
       const action = parseAction(opts.action, category);
       const keepFor = parseKeepFor(opts.keep);
+      const siteSlug = opts.site !== undefined ? parseSlug(opts.site, 'site') : null;
+      const clock = opts.clock !== undefined ? parseClockName(opts.clock) : undefined;
       const reason = await resolveReason(ctx, 'this retention policy');
       const result = await inOrg(ctx, opts.org, reason, async (trx, org, session) => {
-        const site = opts.site ? await findSite(trx, org, parseSlug(opts.site, 'site')) : null;
-        return setRetentionPolicy(trx, session.id, { org, site, category: category.name, keepFor, action, ...(opts.clock ? { clock: opts.clock } : {}) });
+        const site = siteSlug ? await findSite(trx, org, siteSlug) : null;
+        return setRetentionPolicy(trx, session.id, { org, site, category: category.name, keepFor, action, ...(clock ? { clock } : {}) });
       });
       ctx.print(result, () => `Set:\n${renderPolicies([result])}`);
     });
@@ -51,9 +53,12 @@ export function registerRetentionCommands(program: Command): void {
       const ctx = await commandContext(cmd);
       const { unsetRetentionPolicy } = await import('../../retention/policies.js');
       const { findSite } = await import('../../access/grants.js');
+      const { findCategory } = await import('../../retention/categories.js');
+      const category = findCategory(opts.category).name;
+      const siteSlug = opts.site !== undefined ? parseSlug(opts.site, 'site') : null;
       const reason = await resolveReason(ctx, 'removing this retention policy');
       const result = await inOrg(ctx, opts.org, reason, async (trx, org) =>
-        unsetRetentionPolicy(trx, org, opts.site ? await findSite(trx, org, parseSlug(opts.site, 'site')) : null, opts.category),
+        unsetRetentionPolicy(trx, org, siteSlug ? await findSite(trx, org, siteSlug) : null, category),
       );
       ctx.print(result, () => `Removed:\n${renderPolicies([result])}`);
     });
@@ -87,8 +92,10 @@ export function registerRetentionCommands(program: Command): void {
       const tables = opts.category.length > 0 ? opts.category.flatMap((c) => findCategory(c).tables.map((t) => t.table)) : null;
       const { exportArchive } = await import('../../retention/archive-export.js');
       const { findOrganisation } = await import('../../dsar/subject.js');
-      const { resolve } = await import('node:path');
       const slug = parseSlug(opts.org);
+      const { assertWritableDirectory } = await import('../../io/paths.js');
+      await assertWritableDirectory(opts.out, '--out');
+      const { resolve } = await import('node:path');
       const result = await withScopedSession(ctx, { orgSlugs: [slug], reason: ctx.options.reason ?? 'Retention: archive export' }, async (session) => {
         const org = await session.transaction((trx) => findOrganisation(trx, slug));
         return exportArchive(session, { id: org.id, slug }, resolve(opts.out), tables, { purge: opts.purge });
@@ -147,8 +154,7 @@ function registerSweep(retention: Command): void {
       }
       const { findCategory } = await import('../../retention/categories.js');
       const { parseDuration } = await import('../../access/duration.js');
-      const batchSize = /^\d{1,6}$/.test(opts.batchSize) ? Number(opts.batchSize) : NaN;
-      if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new RefusedError(`--batch-size "${opts.batchSize}" must be a whole number from 1 to 100000`);
+      const batchSize = parseWholeNumber(opts.batchSize, '--batch-size', 1, 100_000);
       const categories = opts.category.map((c) => findCategory(c).name);
       const maxDurationMs = opts.maxDuration ? parseDuration(opts.maxDuration, '--max-duration') * 1000 : undefined;
       const { planRetention } = await import('../../retention/plan.js');
@@ -223,13 +229,16 @@ export function registerHoldCommands(program: Command): void {
     .addHelpText('after', '\nAt least one of --site, --subject, --category. Needs --reason.\nExample:\n  trustctl hold add --org oak-trust --subject 3f6c… --reason "Tribunal case 2026/114"')
     .action(async (opts: { org: string; site?: string; subject?: string; category?: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
-      const subjectId = opts.subject ? parseUuid(opts.subject, 'subject') : null;
+      const subjectId = opts.subject !== undefined ? parseUuid(opts.subject, 'subject') : null;
+      const siteSlug = opts.site !== undefined ? parseSlug(opts.site, 'site') : null;
+      const { findCategory } = await import('../../retention/categories.js');
+      const category = opts.category !== undefined ? findCategory(opts.category).name : null;
       const reason = await resolveReason(ctx, 'this legal hold');
       const { addLegalHold } = await import('../../retention/policies.js');
       const { findSite } = await import('../../access/grants.js');
       const result = await inOrg(ctx, opts.org, reason, async (trx, org, session) => {
-        const site = opts.site ? await findSite(trx, org, parseSlug(opts.site, 'site')) : null;
-        return addLegalHold(trx, session.id, { org, site, subjectId, category: opts.category ?? null, reason });
+        const site = siteSlug ? await findSite(trx, org, siteSlug) : null;
+        return addLegalHold(trx, session.id, { org, site, subjectId, category, reason });
       });
       ctx.print(result, () => `Placed:\n${renderHolds([result])}`);
     });

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { commandContext, parseSlug, parseUuid, resolveReason } from '../context.js';
 import { RefusedError } from '../../errors.js';
-import { ROLE_HELP } from '../access/index.js';
+import { ROLE_HELP, USER_HINT } from '../access/index.js';
 import { inOrg } from '../scope.js';
 import { renderGrant, renderGrants } from '../access/render.js';
 
@@ -26,15 +26,18 @@ export function registerRolesCommands(program: Command): void {
     .action(async (opts: { org: string; site?: string; user: string; role: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
       const { parseRole, findSite, findGrantee, createGrant } = await import('../../access/grants.js');
+      const { parseSubjectQuery } = await import('../../dsar/subject.js');
       const role = parseRole(opts.role);
-      if (role === 'org_admin' && opts.site) throw new RefusedError('org_admin is organisation-wide: leave out --site');
-      if (!opts.site && role !== 'org_admin' && role !== 'safeguarding_lead') throw new RefusedError(`${role} is granted at a site: pass --site`);
+      const siteSlug = opts.site !== undefined ? parseSlug(opts.site, 'site') : null;
+      const user = parseSubjectQuery(opts.user, '--user', USER_HINT);
+      if (role === 'org_admin' && siteSlug) throw new RefusedError('org_admin is organisation-wide: leave out --site');
+      if (!siteSlug && role !== 'org_admin' && role !== 'safeguarding_lead') throw new RefusedError(`${role} is granted at a site: pass --site`);
       const reason = await resolveReason(ctx, 'this role grant');
       const grant = await inOrg(ctx, opts.org, reason, async (trx, org) =>
         createGrant(trx, {
           org,
-          site: opts.site ? await findSite(trx, org, parseSlug(opts.site, 'site')) : null,
-          grantee: await findGrantee(trx, org, opts.user),
+          site: siteSlug ? await findSite(trx, org, siteSlug) : null,
+          grantee: await findGrantee(trx, org, user),
           role,
           reason,
           ticket: ctx.options.ticket ?? null,
@@ -71,10 +74,13 @@ export function registerRolesCommands(program: Command): void {
     .action(async (opts: { org: string; site?: string; user?: string; role?: string; all?: boolean }, cmd: Command) => {
       const ctx = await commandContext(cmd);
       const { parseRole, findSite, findGrantee, listGrants } = await import('../../access/grants.js');
-      const role = opts.role ? parseRole(opts.role) : undefined;
+      const { parseSubjectQuery } = await import('../../dsar/subject.js');
+      const role = opts.role !== undefined ? parseRole(opts.role) : undefined;
+      const siteSlug = opts.site !== undefined ? parseSlug(opts.site, 'site') : undefined;
+      const userQuery = opts.user !== undefined ? parseSubjectQuery(opts.user, '--user', USER_HINT) : undefined;
       const grants = await inOrg(ctx, opts.org, ctx.options.reason ?? 'Roles: list grants', async (trx, org) => {
-        const site = opts.site ? await findSite(trx, org, parseSlug(opts.site, 'site')) : undefined;
-        const user = opts.user ? await findGrantee(trx, org, opts.user) : undefined;
+        const site = siteSlug ? await findSite(trx, org, siteSlug) : undefined;
+        const user = userQuery ? await findGrantee(trx, org, userQuery) : undefined;
         const all = await listGrants(trx, {
           orgIds: [org.id],
           ...(user ? { user } : {}),

@@ -1,7 +1,7 @@
 // `trustctl session …`: your own operator sessions (who looked, why, when).
 import type { Command } from 'commander';
 import { printable } from '../../io/printable.js';
-import { commandContext, parseUuid } from '../context.js';
+import { commandContext, parseUuid, parseWholeNumber } from '../context.js';
 import { RefusedError } from '../../errors.js';
 
 export function registerSessionCommands(program: Command): void {
@@ -12,8 +12,7 @@ export function registerSessionCommands(program: Command): void {
     .option('--limit <n>', 'how many', '20')
     .action(async (opts: { limit: string }, cmd: Command) => {
       const ctx = await commandContext(cmd);
-      const limit = Number(opts.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new RefusedError('--limit must be 1 to 1000');
+      const limit = parseWholeNumber(opts.limit, '--limit', 1, 1000);
       const { withOperatorDb } = await import('../../db/with-db.js');
       const { listOwnSessions } = await import('../../db/sessions.js');
       const rows = await withOperatorDb(ctx.db, (db) => listOwnSessions(db.kysely, { limit }));

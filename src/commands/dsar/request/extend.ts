@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { withScopedSession } from '../../scope.js';
-import { commandContext, parseSlug } from '../../context.js';
+import { commandContext, parseSlug, parseWholeNumber } from '../../context.js';
 import { RefusedError } from '../../../errors.js';
 import { dsarReason, localToday, orgOption } from '../shared.js';
 import { renderRequest } from './render.js';
@@ -23,8 +23,7 @@ export function registerRequestExtend(request: Command): void {
       const { parseReference, extendDsarRequest } = await import('../../../dsar/requests.js');
       const { findOrganisation } = await import('../../../dsar/subject.js');
       const reference = parseReference(opts.request);
-      const months = Number(opts.months);
-      if (!(months === 1 || months === 2)) throw new RefusedError(`--months must be 1 or 2, not "${opts.months}"`);
+      const months = parseWholeNumber(opts.months, '--months', 1, 2);
       if (opts.extensionReason.trim() === '') throw new RefusedError('--extension-reason must not be empty');
       const result = await withScopedSession(ctx, { orgSlugs: [org], reason: dsarReason(ctx, reference, 'extend deadline') }, (session) =>
         session.transaction(async (trx) =>

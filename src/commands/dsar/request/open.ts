@@ -33,7 +33,7 @@ export function registerRequestOpen(request: Command): void {
       const kind = parseRequestKind(opts.kind);
       const query = parseSubjectQuery(opts.subject);
       const today = localToday();
-      const receivedOn = opts.received ? parseIsoDate(opts.received, '--received') : today;
+      const receivedOn = opts.received !== undefined ? parseIsoDate(opts.received, '--received', { latest: today }) : today;
       const result = await withScopedSession(ctx, { orgSlugs: [org], reason: dsarReason(ctx, reference, 'record request') }, (session) =>
         session.transaction(async (trx) => {
           const organisation = await findOrganisation(trx, org);
