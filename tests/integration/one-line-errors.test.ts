@@ -121,7 +121,8 @@ describe('one line, whatever fails', () => {
       const cursor = victim.query(new ClosingCursor('select g from generate_series(1, 100000) g'));
       expect(await cursor.read(10)).toHaveLength(10);
       await client.query('select pg_terminate_backend($1)', [pid]);
-      await expect(cursor.read(10)).rejects.toThrow(/terminating connection|Connection terminated/);
+      // The server's goodbye, or, when the socket is already closed as the read is sent, the write failing.
+      await expect(cursor.read(10)).rejects.toThrow(/terminating connection|Connection terminated|EPIPE|ECONNRESET/);
       // pg-cursor's own close() would wait for an answer that never comes.
       const closed = await Promise.race([cursor.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 5000))]);
       expect(closed).toBe('closed');
