@@ -46,6 +46,14 @@ export async function mutateSql({ max = 20, only, tests = DEFAULT_TESTS, list = 
   let url = process.env.TRUSTCTL_TEST_DATABASE_URL;
   let admin;
   const started = Date.now();
+  // Interrupted: stop the server this run started, and remove its files.
+  const interrupted = async () => {
+    if (server) await server.stop().catch(() => undefined);
+    await rm(work, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     if (url) {
       const { parse } = await import('pg-connection-string');
@@ -166,6 +174,8 @@ export async function mutateSql({ max = 20, only, tests = DEFAULT_TESTS, list = 
     }
     return summary;
   } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     if (server) await server.stop();
     await rm(work, { recursive: true, force: true });
   }

@@ -9,6 +9,7 @@
 //   npm run mutate -- --ts-only --files 'src/audit/**/*.ts,src/datamap/**/*.ts'
 //   npm run mutate -- --sql-only --max-sql 20 --only-sql 'live_roles|policy-org'
 //   npm run mutate -- --sql-only --sql-minutes 90     # start no SQL mutant after 90 minutes
+//   npm run mutate -- --sql-only --sql-no-baseline    # skip the run without a mutant (one just passed)
 //   npm run mutate -- --test-files 'tests/unit/**,tests/integration/audit-*.test.ts'   # fewer tests: a weaker, faster run
 //
 // A part that is not run leaves its block of docs/testing.md as it was.
@@ -31,6 +32,7 @@ const { values: args } = parseArgs({
     'max-sql': { type: 'string', default: '20' },
     'only-sql': { type: 'string' },
     'sql-minutes': { type: 'string' },
+    'sql-no-baseline': { type: 'boolean', default: false },
     'ignore-static': { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
   },
@@ -61,7 +63,7 @@ if (!args['sql-only']) {
 }
 
 if (!args['ts-only']) {
-  const summary = await mutateSql({ max: Number(args['max-sql']), minutes: args['sql-minutes'] ? Number(args['sql-minutes']) : undefined, only: args['only-sql'], tests: DEFAULT_TESTS, out: join(root, 'reports', 'mutation', 'sql.json') });
+  const summary = await mutateSql({ max: Number(args['max-sql']), minutes: args['sql-minutes'] ? Number(args['sql-minutes']) : undefined, only: args['only-sql'], baseline: !args['sql-no-baseline'], tests: DEFAULT_TESTS, out: join(root, 'reports', 'mutation', 'sql.json') });
   const block = sqlBlock(summary);
   if (!args['no-docs']) await writeBlock('sql', block);
   process.stderr.write(`${block.split('\n').slice(0, 6).join('\n')}\n`);

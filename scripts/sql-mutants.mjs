@@ -16,8 +16,6 @@
 //   hold-expiry     a condition on a hold or an expiry (expires_at, released_at,
 //                   revoked_at, ended_at, a legal_holds lookup) becomes `true`
 //                   (an `exists (… legal_holds …)` becomes `false`).
-import { createHash } from 'node:crypto';
-
 /** Splits SQL text into code, string and comment segments. */
 export function segments(text) {
   const out = [];
@@ -227,8 +225,14 @@ export async function catalogMutants(client) {
     // The doctor pins reviewed definers' bodies by sha256 in their comment: re-pin
     // the mutant, as a migration that changed the body would, so the doctor's pin
     // check does not kill every function mutant by itself.
+    // PostgreSQL computes the new pin from the body it stored, as the doctor does.
+    const fn = `${literal(f.signature)}::pg_catalog.regprocedure`;
     const repin = f.comment && /sha256=[0-9a-f]{64}/.test(f.comment)
-      ? [`comment on function ${f.signature} is ${literal(f.comment.replace(/sha256=[0-9a-f]{64}/, 'sha256=@@'))}`]
+      ? [
+          `do $pin$ begin execute pg_catalog.format('comment on function %s is %L', ${fn}, pg_catalog.regexp_replace(` +
+            `pg_catalog.obj_description(${fn}, 'pg_proc'), 'sha256=[0-9a-f]{64}', 'sha256=' || pg_catalog.encode(pg_catalog.sha256(` +
+            `pg_catalog.convert_to(coalesce((select p.prosrc from pg_catalog.pg_proc p where p.oid = ${fn}), ''), 'UTF8')), 'hex'))); end $pin$`,
+        ]
       : [];
     const seen = new Set();
     const counters = {};
@@ -238,7 +242,6 @@ export async function catalogMutants(client) {
       seen.add(key);
       counters[edit.kind] = (counters[edit.kind] ?? 0) + 1;
       const mutatedBody = apply(body, edit);
-      const sha = createHash('sha256').update(mutatedBody, 'utf8').digest('hex');
       mutants.push({
         id: `function ${f.signature} ${edit.kind} #${counters[edit.kind]}`,
         kind: edit.kind,
@@ -248,7 +251,7 @@ export async function catalogMutants(client) {
           : `line ${edit.line}: \`${oneLine(body.slice(edit.start, edit.end), 70)}\` → \`${edit.replacement}\``,
         statements: [
           f.def.slice(0, bodyStart) + mutatedBody + f.def.slice(bodyEnd),
-          ...repin.map((s) => s.replace('@@', sha)),
+          ...repin,
         ],
       });
     }
