@@ -153,7 +153,7 @@ export function bodyEdits(body) {
       edits.push({ kind: 'hold-expiry', start: m.index, end: close + 1, replacement: 'false', line: lineOf(m.index) });
     }
   }
-  return edits;
+  return edits.sort((a, b) => a.start - b.start || a.end - b.end);
 }
 
 /** Each edit a policy expression (pg_policies.qual / with_check) admits. */
