@@ -10,10 +10,12 @@
 //   node scripts/mutate-sql.mjs --list                 # every mutant, nothing run
 //   node scripts/mutate-sql.mjs --minutes 90           # start no mutant after 90 minutes
 //
-// Needs dist/ (npm run build): it migrates with the built migrator. One
-// embedded PostgreSQL serves the whole run (or TRUSTCTL_TEST_DATABASE_URL);
-// each test run rebuilds the template there (tests/support/global-setup.ts)
-// and applies the mutant's statements named by TRUSTCTL_TEST_TEMPLATE_MUTATION.
+// Needs dist/ (npm run build): it migrates with the built migrator. An
+// embedded PostgreSQL holds the catalog the mutants come from; each test run
+// starts its own (tests/support/global-setup.ts), builds the template and
+// applies the mutant's statements named by TRUSTCTL_TEST_TEMPLATE_MUTATION.
+// With TRUSTCTL_TEST_DATABASE_URL, that server serves everything (then
+// roles a cut-short run leaves behind are the next run's problem).
 // A run with no mutant comes first: if it fails, no mutant is run.
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -44,12 +46,13 @@ export async function mutateSql({ max = 20, only, tests = DEFAULT_TESTS, list = 
   await chmod(work, 0o711); // the postgres system user reaches the cluster, when root
   let server;
   let url = process.env.TRUSTCTL_TEST_DATABASE_URL;
+  const namedServer = Boolean(url);
   let admin;
   const started = Date.now();
   // Interrupted: stop the server this run started, and remove its files.
   const interrupted = async () => {
     if (server) await server.stop().catch(() => undefined);
-    await rm(work, { recursive: true, force: true });
+    await rm(work, { recursive: true, force: true, maxRetries: 5 });
     process.exit(130);
   };
   process.once('SIGINT', interrupted);
@@ -111,7 +114,11 @@ export async function mutateSql({ max = 20, only, tests = DEFAULT_TESTS, list = 
 
     const runTests = async (label, mutant) => {
       const reportFile = join(work, `report-${label}.json`);
-      const env = { ...process.env, TRUSTCTL_TEST_DATABASE_URL: url, TRUSTCTL_TEST_TEMPLATE_MUTATION: '' };
+      // Each run gets a fresh cluster (global-setup starts one) unless a server was named:
+      // roles are cluster-wide, and a run that --bail cuts short leaves the roles its
+      // tests made, which the next run's doctor would report.
+      const env = { ...process.env, TRUSTCTL_TEST_TEMPLATE_MUTATION: '' };
+      if (!namedServer) delete env.TRUSTCTL_TEST_DATABASE_URL;
       if (mutant) {
         const file = join(work, `mutant-${label}.json`);
         await writeFile(file, JSON.stringify({ id: mutant.id, statements: mutant.statements }));
@@ -125,13 +132,15 @@ export async function mutateSql({ max = 20, only, tests = DEFAULT_TESTS, list = 
       try {
         const report = JSON.parse(await readFile(reportFile, 'utf8'));
         failures = report.testResults.flatMap((f) =>
-          f.assertionResults.filter((a) => a.status === 'failed').map((a) => `${f.name.replace(`${root}/`, '').replace(root, '')}: ${a.fullName}`),
+          f.assertionResults
+            .filter((a) => a.status === 'failed')
+            .map((a) => `${f.name.replace(`${root}/`, '').replace(root, '')}: ${a.fullName} (${firstLine(a.failureMessages?.[0])})`),
         );
         if (failures.length === 0 && report.testResults.some((f) => f.status === 'failed')) {
           failures = report.testResults.filter((f) => f.status === 'failed').map((f) => `${f.name.replace(root, '').replace(/^\//, '')}: ${(f.message ?? '').split('\n')[0]}`);
         }
       } catch {
-        failures = [`no report: ${lastLine(output)}`];
+        return { code, seconds, failures: [], error: `no test report (exit ${code}): ${lastLine(output)}` };
       }
       return { code, seconds, failures };
     };
@@ -140,7 +149,7 @@ export async function mutateSql({ max = 20, only, tests = DEFAULT_TESTS, list = 
       log('baseline: the tests on the unmutated template…');
       const b = await runTests('baseline');
       log(`baseline: exit ${b.code} in ${b.seconds}s`);
-      if (b.code !== 0) throw new Error(`the tests fail without a mutant (${b.failures.slice(0, 3).join('; ')}): fix that before mutating`);
+      if (b.code !== 0) throw new Error(`the tests fail without a mutant (${b.error ?? b.failures.slice(0, 3).join('; ')}): fix that before mutating`);
     }
 
     const results = [];
@@ -151,9 +160,10 @@ export async function mutateSql({ max = 20, only, tests = DEFAULT_TESTS, list = 
         break;
       }
       const r = await runTests(String(i + 1), m);
-      const status = r.code === 0 ? 'survived' : 'killed';
-      results.push({ id: m.id, kind: m.kind, object: m.object, change: m.change, status, seconds: r.seconds, killedBy: status === 'killed' ? r.failures[0] ?? `exit ${r.code}` : undefined });
-      log(`[${i + 1}/${chosen.length}] ${status.toUpperCase()} ${m.id} (${r.seconds}s) ${m.change}${status === 'killed' ? `\n      by ${r.failures[0] ?? `exit ${r.code}`}` : ''}`);
+      // A run that ended without a report (interrupted, setup failed) neither kills nor spares.
+      const status = r.error ? 'error' : r.code === 0 ? 'survived' : 'killed';
+      results.push({ id: m.id, kind: m.kind, object: m.object, change: m.change, status, seconds: r.seconds, killedBy: status === 'killed' ? r.failures[0] ?? `exit ${r.code}` : undefined, error: r.error });
+      log(`[${i + 1}/${chosen.length}] ${status.toUpperCase()} ${m.id} (${r.seconds}s) ${m.change}${status === 'killed' ? `\n      by ${r.failures[0] ?? `exit ${r.code}`}` : ''}${r.error ? `\n      ${r.error}` : ''}`);
     }
     const summary = {
       date: new Date().toISOString(),
@@ -177,7 +187,7 @@ export async function mutateSql({ max = 20, only, tests = DEFAULT_TESTS, list = 
     process.off('SIGINT', interrupted);
     process.off('SIGTERM', interrupted);
     if (server) await server.stop();
-    await rm(work, { recursive: true, force: true });
+    await rm(work, { recursive: true, force: true, maxRetries: 5 });
   }
 }
 
@@ -185,6 +195,12 @@ function countBy(items, key) {
   const out = {};
   for (const x of items) out[key(x)] = (out[key(x)] ?? 0) + 1;
   return out;
+}
+
+/** The first line of a failure message, without colour codes, short. */
+function firstLine(message = '') {
+  const line = message.replace(/\x1b\[[0-9;]*m/g, '').split('\n').find((l) => l.trim()) ?? '';
+  return line.length > 160 ? `${line.slice(0, 159)}…` : line;
 }
 
 function lastLine(text) {

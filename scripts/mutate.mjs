@@ -125,16 +125,18 @@ function clip(text, max = 80) {
 function sqlBlock(s) {
   const killed = s.results.filter((r) => r.status === 'killed');
   const survived = s.results.filter((r) => r.status === 'survived');
-  const score = s.results.length ? ((100 * killed.length) / s.results.length).toFixed(1) : 'n/a';
+  const errors = s.results.filter((r) => r.status === 'error');
+  const decided = killed.length + survived.length;
+  const score = decided ? ((100 * killed.length) / decided).toFixed(1) : 'n/a';
   const lines = [
     `Last run: ${s.date.slice(0, 10)}, \`${command}\`, ${minutes(s.seconds)} on this machine (2 cores, shared).`,
     `Catalog: ${s.total} mutants (${Object.entries(s.counts).map(([k, n]) => `${k} ${n}`).join(', ')}; ${s.invalid.length} more refused by PostgreSQL and not counted); ${s.results.length} run${s.only ? `, those matching \`${s.only}\`` : ''}, spread over the kinds. Tests: ${s.tests.map((t) => `\`${t}\``).join(', ')}.`,
     '',
-    `**${killed.length} of ${s.results.length} killed (${score}%)**, ${survived.length} survived.${s.results.length < s.chosen ? ` ${s.chosen - s.results.length} more were chosen but not run: the ${s.minutes}-minute budget was spent.` : ''}`,
+    `**${killed.length} of ${decided} killed (${score}%)**, ${survived.length} survived${errors.length ? `; ${errors.length} ended without a test report (not counted)` : ''}.${s.results.length < s.chosen ? ` ${s.chosen - s.results.length} more were chosen but not run: the ${s.minutes}-minute budget was spent.` : ''}`,
     '',
     '| mutant | change | result |',
     '| --- | --- | --- |',
-    ...s.results.map((r) => `| ${cell(r.id)} | ${cell(r.change)} | ${r.status === 'killed' ? `killed by ${cell(r.killedBy)}` : '**survived**'} |`),
+    ...s.results.map((r) => `| ${cell(r.id)} | ${cell(r.change)} | ${r.status === 'killed' ? `killed by ${cell(r.killedBy)}` : r.status === 'error' ? `error: ${cell(r.error)}` : '**survived**'} |`),
   ];
   return lines.join('\n');
 }

@@ -271,7 +271,8 @@ function literal(text) {
 
 /**
  * At most max mutants, spread over the kinds (round robin) and, within a
- * kind, evenly over the list: the same catalog gives the same choice.
+ * kind, evenly over the list, in an order that takes each kind in turn: the
+ * same catalog gives the same choice.
  */
 export function spread(mutants, max) {
   const byKind = new Map();
@@ -287,11 +288,13 @@ export function spread(mutants, max) {
       }
     }
   }
-  const chosen = [];
-  for (const k of kinds) {
+  const picks = kinds.map((k) => {
     const list = byKind.get(k);
     const n = quota[k];
-    for (let i = 0; i < n; i++) chosen.push(list[Math.floor(((i + 0.5) * list.length) / n)]);
-  }
+    return Array.from({ length: n }, (_, i) => list[Math.floor(((i + 0.5) * list.length) / n)]);
+  });
+  // Interleaved, so a run stopped early by its time budget has tried every kind.
+  const chosen = [];
+  for (let i = 0; chosen.length < picks.flat().length; i++) for (const p of picks) if (i < p.length) chosen.push(p[i]);
   return chosen;
 }

@@ -32,7 +32,9 @@ if (ns) {
     if (ns.activeMutant !== undefined) return; // a mutant run: coverage is not read
     before = { ...(ns.mutantCoverage?.static ?? {}) };
   });
-  afterAll((_context, file) => {
+  // vitest reads hook arguments as fixtures: the first must be a destructuring pattern.
+  // eslint-disable-next-line no-empty-pattern
+  afterAll(({}, file) => {
     const coverage = ns.mutantCoverage;
     if (!before || !coverage) return;
     const hooks: Hits = {};
