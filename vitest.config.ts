@@ -9,6 +9,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['tests/unit/**/*.test.ts'],
+          // Mutation testing only (npm run mutate); a no-op otherwise.
+          setupFiles: ['tests/support/stryker-hooks.ts'],
         },
       },
       {
@@ -16,6 +18,7 @@ export default defineConfig({
           name: 'integration',
           include: ['tests/integration/**/*.test.ts', 'tests/attacks/**/*.test.ts'],
           globalSetup: ['tests/support/global-setup.ts'],
+          setupFiles: ['tests/support/stryker-hooks.ts'],
           // Three times what the slowest test takes on this 2-core machine under load (docs/testing.md).
           testTimeout: 180_000,
           hookTimeout: 360_000,

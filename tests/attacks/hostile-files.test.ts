@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { constants, crc32, createDeflateRaw } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../support/cli.js';
+import { strykerChild } from '../support/stryker-bridge.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { OAK } from '../support/demo-ids.js';
 
@@ -282,10 +283,12 @@ function bundleEntries(readme: Buffer | string, declaredReadme?: Buffer | string
 function verifyMeasured(zip: string): Promise<{ code: number | null; stdout: string; stderr: string; maxRssKiB: number | null; ms: number }> {
   const started = Date.now();
   const timed = existsSync('/usr/bin/time');
-  const args = [BIN, 'dsar', 'verify', zip, '--json'];
+  const stryker = strykerChild();
+  const args = [...stryker.nodeArgs, BIN, 'dsar', 'verify', zip, '--json'];
+  const env = { ...process.env, ...stryker.env };
   const child = timed
-    ? spawn('/usr/bin/time', ['-f', 'maxrss_kib=%M', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn('/usr/bin/time', ['-f', 'maxrss_kib=%M', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -293,6 +296,7 @@ function verifyMeasured(zip: string): Promise<{ code: number | null; stdout: str
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => {
+      stryker.collect();
       const m = /maxrss_kib=(\d+)\s*$/.exec(stderr);
       resolve({
         code,

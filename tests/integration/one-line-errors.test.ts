@@ -17,6 +17,7 @@ import { postgresServer, type PostgresServer } from '../../src/db/postgres-serve
 import { pino } from 'pino';
 import { BINARIES_PACKAGE, copyCheckout } from '../support/checkout.js';
 import { runCli, type CliResult } from '../support/cli.js';
+import { strykerChild } from '../support/stryker-bridge.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { waitFor } from '../support/wait.js';
 
@@ -98,14 +99,18 @@ describe('one line, whatever fails', () => {
     const args = ['--database-url', db.url('trustctl_test_op'), 'audit', 'export', '--org', 'oak-trust', '--reason', 'full disk', '--out', join(out, 'trail.csv')];
     // ulimit -f (in KiB): writes past 64 KiB fail with EFBIG, as a full disk fails them with ENOSPC.
     const r = await new Promise<CliResult>((resolve) => {
-      const child = spawn('bash', ['-c', 'ulimit -f 64; exec "$0" "$@"', process.execPath, BIN, ...args], {
-        env: { ...process.env, DATABASE_URL: undefined, CI: 'true', FORCE_COLOR: '0' },
+      const stryker = strykerChild();
+      const child = spawn('bash', ['-c', 'ulimit -f 64; exec "$0" "$@"', process.execPath, ...stryker.nodeArgs, BIN, ...args], {
+        env: { ...process.env, ...stryker.env, DATABASE_URL: undefined, CI: 'true', FORCE_COLOR: '0' },
       });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));
       child.stderr.on('data', (d) => (stderr += d));
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
+      child.on('close', (code) => {
+        stryker.collect();
+        resolve({ code, stdout, stderr });
+      });
     });
     expectOneLine(r, 1, /EFBIG|file too large/);
     expect(await readdir(out)).toEqual([]);

@@ -2,6 +2,7 @@
 // or a script would see.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { strykerChild } from './stryker-bridge.js';
 
 const BIN = fileURLToPath(new URL('../../bin/trustctl.js', import.meta.url));
 
@@ -29,9 +30,10 @@ export function runCli(
   } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
+    const stryker = strykerChild();
+    const child = spawn(process.execPath, [...stryker.nodeArgs, bin, ...args], {
       cwd,
-      env: { ...process.env, DATABASE_URL: undefined, CI: 'true', FORCE_COLOR: '0', ...env },
+      env: { ...process.env, ...stryker.env, DATABASE_URL: undefined, CI: 'true', FORCE_COLOR: '0', ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -39,7 +41,10 @@ export function runCli(
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      stryker.collect();
+      resolve({ code, stdout, stderr });
+    });
     child.stdin.end(input ?? '');
     onSpawn?.(child);
   });

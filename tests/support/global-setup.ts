@@ -2,7 +2,7 @@
 // TRUSTCTL_TEST_DATABASE_URL, an administrative URL), builds a migrated and
 // demo-seeded template database, and creates the login roles tests connect
 // as. Test files clone the template (tests/support/db.ts).
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -71,6 +71,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
       if (role.group !== 'public') await tpl.query(`grant ${role.group} to ${role.name}`);
     }
     await seedDemo(tpl, { mediaDir, logger });
+    // SQL mutation testing (scripts/mutate-sql.mjs): the statements that plant one
+    // mutant (a policy, guard or definer function rewritten), applied to the built
+    // template so every test file's clone carries it.
+    const mutation = process.env.TRUSTCTL_TEST_TEMPLATE_MUTATION;
+    if (mutation) {
+      const { statements } = JSON.parse(await readFile(mutation, 'utf8')) as { statements: string[] };
+      await tpl.query('begin');
+      for (const statement of statements) await tpl.query(statement);
+      await tpl.query('commit');
+    }
   } finally {
     await tpl.end();
   }
