@@ -1,9 +1,12 @@
 import { defineConfig } from 'vitest/config';
+import FileOrder from './tests/support/file-order.js';
 
 export default defineConfig({
   test: {
     // Each integration file gets its own database; two cores, so two at a time.
     maxWorkers: 2,
+    // vitest's order, unless TRUSTCTL_TEST_FILE_ORDER names one (mutation testing).
+    sequence: { sequencer: FileOrder },
     projects: [
       {
         test: {

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { TEMPLATE_DB, TEST_ROLES, type TestRoleName } from './roles.js';
+import { recordSqlCoverage } from './sql-coverage.js';
 
 export interface TestDatabase {
   readonly name: string;
@@ -59,6 +60,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     await bootstrap.query(`grant connect, temporary on database ${name} to app_user, trustctl_operator`);
     await bootstrap.query(`grant connect, create on database ${name} to trustctl_owner`);
     await bootstrap.query(`grant connect on database ${name} to trustctl_test_nobody`);
+    // Counts the functions run, for SQL coverage (tests/support/sql-coverage.ts).
+    if (process.env.TRUSTCTL_TEST_SQL_COVERAGE) await bootstrap.query(`alter database ${name} set track_functions = 'all'`);
   } finally {
     await bootstrap.end();
   }
@@ -122,6 +125,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
           if (left.rows[0].n === 0) break;
           await new Promise((r) => setTimeout(r, 20));
         }
+        await recordSqlCoverage(configFor('admin', name));
         await b.query(`drop database if exists ${name} with (force)`);
       } finally {
         await b.end();
