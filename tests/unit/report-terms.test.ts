@@ -65,3 +65,44 @@ describe('other long sections counted by term', () => {
     expect(tallyFor('guardianships', ['id', 'relationship'], { retention: null })).toBeNull();
   });
 });
+
+// Written for mutants that survived (docs/testing.md, Mutation testing).
+describe('edges of the term rules', () => {
+  it('a date must start the text and have two-digit months and days; month 00 is undated', () => {
+    for (const d of ['x2025-01-01', '2025-01-1', '2025-00-10', '2025-1-01']) expect(schoolTerm(d).key, d).toBe('undated');
+    expect(schoolTerm('2025-01-01 and more').key).toBe('2025-1');
+  });
+
+  it('each kind of tally says what it is', () => {
+    expect(new AttendanceTally().kind).toBe('attendance');
+    expect(new RecordTally('created_at').kind).toBe('records');
+    expect(tallyFor('incidents', ['id', 'created_at'], {})).toEqual(expect.objectContaining({ kind: 'records', dateColumn: 'created_at' }));
+  });
+
+  it('a register: sessions without a date come first as rows but last as a term; an unknown mark counts as a session only', () => {
+    const tally = new AttendanceTally();
+    for (const row of [
+      { session_date: null, session: 'am', status: 'present' },
+      { session_date: '2024-10-01', session: 'am', status: 'present' },
+      { session_date: '2025-02-03', session: 'am', status: 'late' },
+      { session_date: '2025-05-05', session: 'am', status: 'not_a_mark' },
+    ]) tally.add(row);
+    expect(tally.terms().map(({ term, ...counts }) => [term.key, counts])).toEqual([
+      ['2024-3', { sessions: 1, present: 1, late: 0, authorisedAbsence: 0, unauthorisedAbsence: 0, closed: 0, corrected: 0 }],
+      ['2025-1', { sessions: 1, present: 0, late: 1, authorisedAbsence: 0, unauthorisedAbsence: 0, closed: 0, corrected: 0 }],
+      ['2025-2', { sessions: 1, present: 0, late: 0, authorisedAbsence: 0, unauthorisedAbsence: 0, closed: 0, corrected: 0 }],
+      ['undated', { sessions: 1, present: 1, late: 0, authorisedAbsence: 0, unauthorisedAbsence: 0, closed: 0, corrected: 0 }],
+    ]);
+  });
+
+  it('records in any order: terms sorted, first and last the earliest and latest, an unreadable date undated with none', () => {
+    const tally = new RecordTally('at');
+    for (const at of ['2026-01-10', 'unknown', '2025-11-15', '2025-09-01', '2025-10-02', '2024-05-01', '2026-02-01']) tally.add({ at });
+    expect(tally.terms().map((t) => [t.term.key, t.records, t.first, t.last])).toEqual([
+      ['2024-2', 1, '2024-05-01', '2024-05-01'],
+      ['2025-3', 3, '2025-09-01', '2025-11-15'],
+      ['2026-1', 2, '2026-01-10', '2026-02-01'],
+      ['undated', 1, null, null],
+    ]);
+  });
+});
