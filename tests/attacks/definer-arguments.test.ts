@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { ACORNS, OAK } from '../support/demo-ids.js';
-import { asOperatorInSession, countAs, sqlstate } from '../support/attacker.js';
+import { asOperatorInSession, countAs, openSession, sqlstate } from '../support/attacker.js';
 import { runCli } from '../support/cli.js';
 
 let db: TestDatabase;
@@ -88,5 +88,24 @@ describe('app.audit_checkpoint', () => {
     }, { commit: true });
     expect(state).toBe('22023');
     expect(await checkpoints()).toBe(before);
+  });
+});
+
+describe('app.end_operator_session', () => {
+  it('ends a session once: a second call changes neither when it ended nor its outcome, and records nothing', async () => {
+    const out = await db.withClient('trustctl_test_op', async (c) => {
+      const session = await openSession(c, ['oak-trust']);
+      const first = (await c.query(`select app.end_operator_session($1, 'failure') as ok`, [session])).rows[0].ok;
+      const ended = (await db.admin.query(`select ended_at::text as at, outcome from operator_sessions where id = $1`, [session])).rows[0];
+      const second = (await c.query(`select app.end_operator_session($1, 'success') as ok`, [session])).rows[0].ok;
+      const after = (await db.admin.query(`select ended_at::text as at, outcome from operator_sessions where id = $1`, [session])).rows[0];
+      const events = await countAs(db, `select count(*) from audit_events where action = 'operator_session.end' and target_id = $1`, [session]);
+      return { first, second, ended, after, events };
+    });
+    expect(out.first).toBe(true);
+    expect(out.second).toBe(false);
+    expect(out.after).toEqual(out.ended);
+    expect(out.ended.outcome).toBe('failure');
+    expect(out.events).toBe(1);
   });
 });
