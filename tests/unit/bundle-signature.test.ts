@@ -31,7 +31,7 @@ describe('manifest.sig', () => {
     expect(problem({ ...good, key_id: 'abc' })).toBe(`manifest.sig: signed by key abc, not ${keyId(dpo.publicKey)}`);
     expect(problem(good, Buffer.from(`${manifest.toString()} `))).toBe('manifest.sig: the signature does not match manifest.json');
     const flipped = Buffer.from(good.signature, 'base64');
-    flipped[0] ^= 1;
+    flipped[0] = flipped[0]! ^ 1;
     expect(problem({ ...good, signature: flipped.toString('base64') })).toBe('manifest.sig: the signature does not match manifest.json');
     // A forger's own key, named as the DPO's.
     const forged = JSON.parse(signManifest(forger.privateKey, manifest));
