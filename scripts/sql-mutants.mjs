@@ -271,8 +271,9 @@ function literal(text) {
 
 /**
  * At most max mutants, spread over the kinds (round robin) and, within a
- * kind, evenly over the list, in an order that takes each kind in turn: the
- * same catalog gives the same choice.
+ * kind, evenly over the list, in an order that takes each kind in turn and,
+ * within a kind, spreads every prefix along the list: the same catalog
+ * gives the same choice.
  */
 export function spread(mutants, max) {
   const byKind = new Map();
@@ -291,10 +292,29 @@ export function spread(mutants, max) {
   const picks = kinds.map((k) => {
     const list = byKind.get(k);
     const n = quota[k];
-    return Array.from({ length: n }, (_, i) => list[Math.floor(((i + 0.5) * list.length) / n)]);
+    const even = Array.from({ length: n }, (_, i) => list[Math.floor(((i + 0.5) * list.length) / n)]);
+    // In van der Corput order (0, 1/2, 1/4, 3/4, …), so that a run its time budget
+    // stops early has still tried mutants from along the whole list, not its start.
+    const order = [];
+    const taken = new Set();
+    for (let j = 0; order.length < n; j++) {
+      const at = Math.floor(vanDerCorput(j) * n);
+      if (!taken.has(at)) {
+        taken.add(at);
+        order.push(even[at]);
+      }
+    }
+    return order;
   });
   // Interleaved, so a run stopped early by its time budget has tried every kind.
   const chosen = [];
   for (let i = 0; chosen.length < picks.flat().length; i++) for (const p of picks) if (i < p.length) chosen.push(p[i]);
   return chosen;
+}
+
+/** The i-th point of the base-2 van der Corput sequence: i's binary digits mirrored after the point. */
+function vanDerCorput(i) {
+  let x = 0;
+  for (let bit = 0.5; i > 0; i >>= 1, bit /= 2) if (i & 1) x += bit;
+  return x;
 }

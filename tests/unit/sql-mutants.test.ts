@@ -71,6 +71,8 @@ describe('SQL mutants', () => {
       ...Array.from({ length: 2 }, (_, i) => ({ kind: 'drop-raise', id: `r${i}` })),
     ];
     expect(spread(mutants, 5).map((m) => m.id)).toEqual(['r0', 'f1', 'r1', 'f5', 'f8']);
-    expect(spread(mutants, 6).map((m) => m.id)).toEqual(['r0', 'f1', 'r1', 'f3', 'f6', 'f8']);
+    expect(spread(mutants, 6).map((m) => m.id)).toEqual(['r0', 'f1', 'r1', 'f6', 'f3', 'f8']);
+    // Everything chosen, a run its budget stops after six has tried the list's start, middle and end.
+    expect(spread(mutants, 12).map((m) => m.id).slice(0, 6)).toEqual(['r0', 'f0', 'r1', 'f5', 'f2', 'f7']);
   });
 });
