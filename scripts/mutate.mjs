@@ -223,11 +223,11 @@ function sqlBlock(s, last, equivalent) {
     '',
     `**${killed} of ${ran.length} killed (${pct(killed, ran.length)})**: ${of(ran, 'survived').length} survived, ${of(ran, 'no-coverage').length} reached by no test.`,
     '',
-    '| kind | in catalog | run | killed | survived | no test reaches it | killed of run |',
+    '| kind | in catalog | run (equivalents aside) | killed | survived | no test reaches it | killed of run |',
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...kinds.map((k) => {
       const all = s.catalog.filter((m) => m.kind === k);
-      const r = all.filter((m) => m.result);
+      const r = ran.filter((m) => m.kind === k);
       return `| ${k} | ${all.length} | ${r.length} | ${of(r, 'killed').length} | ${of(r, 'survived').length} | ${of(r, 'no-coverage').length} | ${pct(of(r, 'killed').length, r.length)} |`;
     }),
     '',
