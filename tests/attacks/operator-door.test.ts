@@ -6,6 +6,8 @@ import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { ACORNS, OAK, OAK_PRIMARY, PLATFORM, demoId } from '../support/demo-ids.js';
 import { asAppUser, asOperatorInSession, countAs, openSession, sqlstate } from '../support/attacker.js';
 import { runCli } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
+import { randomUUID } from 'node:crypto';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -224,6 +226,40 @@ describe('pruning the audit trail obeys holds and the retention period', () => {
     await db.admin.query(`update legal_holds set released_at = now(), release_reason = 'settled' where id = $1`, [hold]);
     expect(await prune(seq)).toBe('ok');
     expect(await countAs(db, `select count(*) from audit_anchors where org_id = $1`, [OAK])).toBe(1);
+  });
+
+  it('a hold that covers only the last entry of the prefix still stops the prune (the bound is inclusive)', async () => {
+    // One event about a subject no other event names, then a transaction left open so that the
+    // seal's horizon stops right after it: the checkpoint's last entry is that event (the seal's
+    // own session event comes later and is not sealed).
+    const subject = randomUUID();
+    const event = (await db.admin.query(`insert into audit_events (org_id, actor_type, action, subject_ids) values ($1, 'system', 'test.last-entry', array[$2::uuid]) returning id::text as id`,
+      [OAK, subject])).rows[0].id as string;
+    const open = await db.connect('admin');
+    try {
+      await open.query('begin');
+      const xid = (await open.query(`select pg_current_xact_id()::text as x`)).rows[0].x as string;
+      // xmin is cluster-wide: other test files' older transactions end first.
+      await waitFor(`transaction ${xid} to be the horizon`, async () =>
+        (await open.query(`select pg_snapshot_xmin(pg_current_snapshot())::text as x`)).rows[0].x === xid);
+      const sealed = await runCli(['--database-url', db.url('trustctl_test_op'), '--reason', 'attack suite', 'audit', 'seal', '--org', 'oak-trust']);
+      expect(sealed.code).toBe(0);
+    } finally {
+      await open.query('rollback');
+      await open.end();
+    }
+    const head = (await db.admin.query(
+      `select k.chain_seq::text as seq, c.event_id::text as event from audit_checkpoints k join audit_chain c on c.org_id = k.org_id and c.chain_seq = k.chain_seq
+        where k.org_id = $1 order by k.chain_seq desc limit 1`, [OAK])).rows[0];
+    expect(head.event).toBe(event);
+    expect(await countAs(db, `select count(*) from audit_events where org_id = $1 and subject_ids @> array[$2::uuid]`, [OAK, subject])).toBe(1);
+    const hold = (await db.admin.query(`insert into legal_holds (org_id, subject_id, category, reason) values ($1, $2, 'audit_events', 'complaint') returning id`, [OAK, subject])).rows[0].id;
+    expect(await prune(Number(head.seq))).toBe('TC015');
+    expect(await countAs(db, `select count(*) from audit_events where id = $1`, [event])).toBe(1);
+    await db.admin.query(`update legal_holds set released_at = now(), release_reason = 'settled' where id = $1`, [hold]);
+    expect(await prune(Number(head.seq))).toBe('ok');
+    expect(await countAs(db, `select count(*) from audit_events where id = $1`, [event])).toBe(0);
+    expect(await countAs(db, `select count(*) from audit_anchors where org_id = $1`, [OAK])).toBe(2);
   });
 });
 
