@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { mintTwins, orgDroppedPolicies, setPolicies, twinPersonas, type PolicyCommand, type Twin } from '../support/decoys.js';
 import { ACORNS, OAK, OAK_PRIMARY, PLATFORM, demoId } from '../support/demo-ids.js';
+import { plantArchivedRows } from '../support/archive.js';
 import { installWitness, probePersona, tenantTablesFromCatalog, type Persona, type TenantTable } from '../support/matrix.js';
 
 let db: TestDatabase;
@@ -77,6 +78,8 @@ beforeAll(async () => {
     }
     await c.query('commit');
   });
+  // Archive tables are empty in the template too: copies of Oak's rows, archived at Oak and at Little Acorns.
+  await plantArchivedRows(db, { from: OAK, into: [OAK, ACORNS] });
   tables = await tenantTablesFromCatalog(db.admin);
   await installWitness(db.admin, tables);
   oakSession = await oakOperatorSession(db);
@@ -87,14 +90,14 @@ describe('the catalog-driven isolation matrix', () => {
   it('finds every tenant table of the reference schema', () => {
     const names = tables.map((t) => t.name);
     expect(names.length).toBeGreaterThanOrEqual(20);
-    for (const t of ['children', 'notes', 'safeguarding_concerns', 'audit_events', 'role_assignments', 'media_files']) {
+    for (const t of ['children', 'notes', 'safeguarding_concerns', 'audit_events', 'role_assignments', 'media_files', 'archive.notes', 'archive.rota_shifts']) {
       expect(names).toContain(t);
     }
   });
 
   it('has rows of at least two organisations in every tenant table, so no probe is vacuous', async () => {
     for (const t of tables) {
-      const res = await db.admin.query(`select count(distinct org_id)::int as orgs from public.${t.name}`);
+      const res = await db.admin.query(`select count(distinct org_id)::int as orgs from ${t.qualified}`);
       expect({ table: t.name, orgs: res.rows[0].orgs >= 2 }).toEqual({ table: t.name, orgs: true });
     }
   });
@@ -146,10 +149,10 @@ describe('what each persona does see (the matrix is not vacuous)', () => {
 
   it('an operator session over oak-trust sees every oak-trust row of every tenant table', async () => {
     for (const t of tables) {
-      const [seen] = await visible(null, `select count(*)::int as n from public.${t.name}`, {
+      const [seen] = await visible(null, `select count(*)::int as n from ${t.qualified}`, {
         'app.operator_session': oakSession,
       });
-      const [all] = await truth(`select count(*)::int as n from public.${t.name} where org_id = $1`, [OAK]);
+      const [all] = await truth(`select count(*)::int as n from ${t.qualified} where org_id = $1`, [OAK]);
       expect({ table: t.name, n: seen.n }).toEqual({ table: t.name, n: all.n });
     }
   });
@@ -218,7 +221,7 @@ describe('the matrix fails when isolation is broken', () => {
     const persona = appPersona('teacher@oak-primary', 'staff:oak-primary:teacher:1', OAK, siteForeign(OAK, OAK_PRIMARY));
     const operator: Persona = { label: 'operator without session', login: 'trustctl_test_op', settings: {}, foreign: everything };
     for (const t of tables) {
-      await db.admin.query(`alter table public.${t.name} disable row level security`);
+      await db.admin.query(`alter table ${t.qualified} disable row level security`);
       try {
         const violations = [...(await probePersona(db, persona, [t])), ...(await probePersona(db, operator, [t]))];
         expect({ table: t.name, caught: violations.some((v) => v.startsWith(`${t.name} ×`)) }).toEqual({
@@ -226,7 +229,7 @@ describe('the matrix fails when isolation is broken', () => {
           caught: true,
         });
       } finally {
-        await db.admin.query(`alter table public.${t.name} enable row level security`);
+        await db.admin.query(`alter table ${t.qualified} enable row level security`);
       }
     }
   });
@@ -325,8 +328,8 @@ describe('the decoy-id attack: another organisation\u2019s ids minted at home (i
       const naming = t.keyColumns.map((c) => `v.${c} is not null`).join(' or ');
       const [n] = (await decoy.admin.query(
         `select count(*)::int as rows, count(*) filter (where exists (
-           select 1 from public.${t.name} h where h.org_id = $2 and h.${t.idColumn} = v.${t.idColumn}))::int as twinned
-         from public.${t.name} v where v.org_id = $1 and (${naming})`,
+           select 1 from ${t.qualified} h where h.org_id = $2 and h.${t.idColumn} = v.${t.idColumn}))::int as twinned
+         from ${t.qualified} v where v.org_id = $1 and (${naming})`,
         [ACORNS, OAK],
       )).rows;
       expect({ table: t.name, twinned: n.twinned }).toEqual({ table: t.name, twinned: n.rows });
@@ -344,15 +347,15 @@ describe('the decoy-id attack: another organisation\u2019s ids minted at home (i
     const shared = new Map<string, string[]>();
     for (const t of keyed) {
       const res = await decoy.admin.query(
-        `select array(select ${t.idColumn}::text from public.${t.name} where org_id = $1
-                      intersect select ${t.idColumn}::text from public.${t.name} where org_id = $2) as ids`,
+        `select array(select ${t.idColumn}::text from ${t.qualified} where org_id = $1
+                      intersect select ${t.idColumn}::text from ${t.qualified} where org_id = $2) as ids`,
         [ACORNS, OAK],
       );
       shared.set(t.name, res.rows[0].ids);
     }
     const seen = (userId: string, org: string, t: TenantTable) =>
       decoy.inTransaction('trustctl_test_app', { 'app.user_id': userId, 'app.user_org_id': org }, (c) =>
-        c.query(`select array(select ${t.idColumn}::text from public.${t.name} where org_id = $1 and ${t.idColumn}::text = any ($2) order by 1) as ids`,
+        c.query(`select array(select ${t.idColumn}::text from ${t.qualified} where org_id = $1 and ${t.idColumn}::text = any ($2) order by 1) as ids`,
           [org, shared.get(t.name)]),
       ).then((res) => res.rows[0].ids as string[], (error: { code?: string }) => `refused ${error.code}`);
     await Promise.all(twins.map(async (twin) => {

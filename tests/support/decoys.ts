@@ -38,7 +38,7 @@ export async function mintTwins(admin: pg.Pool, tables: readonly TenantTable[], 
     await client.query('begin');
     await client.query('set local session_replication_role = replica');
     for (const t of tables) {
-      const q = `public.${ident(t.name)}`;
+      const q = t.qualified;
       const renamed = t.orgColumns.map((c) => `'${c}', case when v.${ident(c)} = $1 then $2::uuid else v.${ident(c)} end`).join(', ');
       const res = await client.query(
         `insert into ${q} overriding system value

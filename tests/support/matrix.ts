@@ -38,7 +38,11 @@ export interface ProbeOptions {
 }
 
 export interface TenantTable {
+  /** The table's name, schema-qualified outside public: `notes`, `archive.notes`. */
   readonly name: string;
+  /** The table as SQL: `public."notes"`, `archive."notes"`. */
+  readonly qualified: string;
+  readonly schema: string;
   readonly hasSite: boolean;
   /** The primary-key column other than org_id that identifies a row. */
   readonly idColumn: string;
@@ -61,10 +65,14 @@ export interface TenantTable {
 
 const ident = (name: string) => pg.escapeIdentifier(name);
 
-/** Every table in schema public with an org_id column: the tenant tables. */
-export async function tenantTablesFromCatalog(admin: pg.Pool): Promise<TenantTable[]> {
+/**
+ * Every table with an org_id column in the given schemas: the tenant tables.
+ * By default public and archive (what retention sweeps archived: the same
+ * personal data, under its own policies).
+ */
+export async function tenantTablesFromCatalog(admin: pg.Pool, schemas: readonly string[] = ['public', 'archive']): Promise<TenantTable[]> {
   const res = await admin.query<{
-    relname: string; has_site: boolean; id_col: string | null; id_type: string | null; has_slug: boolean;
+    nspname: string; relname: string; has_site: boolean; id_col: string | null; id_type: string | null; has_slug: boolean;
     identity_cols: string[] | null; columns: string[]; org_cols: string[]; key_cols: string[];
   }>(`
     with fk as (
@@ -77,7 +85,7 @@ export async function tenantTablesFromCatalog(admin: pg.Pool): Promise<TenantTab
       join pg_attribute fa on fa.attrelid = k.confrelid and fa.attnum = u.ref
       where k.contype = 'f'
     )
-    select c.relname,
+    select n.nspname::text as nspname, c.relname,
       (select array_agg(a.attname::text) from pg_attribute a where a.attrelid = c.oid and a.attidentity = 'a') as identity_cols,
       (select array_agg(a.attname::text order by a.attnum) from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns,
       exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'site_id' and not a.attisdropped) as has_site,
@@ -89,11 +97,13 @@ export async function tenantTablesFromCatalog(admin: pg.Pool): Promise<TenantTab
       array(select 'org_id' union select fk.col from fk where fk.conrelid = c.oid and fk.ref = 'org_id' order by 1) as org_cols,
       array(select distinct fk.col from fk where fk.conrelid = c.oid and fk.ref <> 'org_id' and fk.ref_is_tenant order by 1) as key_cols
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = 'public' and c.relkind in ('r', 'p')
+    where n.nspname = any ($1::text[]) and c.relkind in ('r', 'p')
       and exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'org_id' and not a.attisdropped)
-    order by c.relname`);
+    order by n.nspname <> 'public', n.nspname, c.relname`, [schemas]);
   return res.rows.map((r) => ({
-    name: r.relname,
+    name: r.nspname === 'public' ? r.relname : `${r.nspname}.${r.relname}`,
+    qualified: `${ident(r.nspname)}.${ident(r.relname)}`,
+    schema: r.nspname,
     hasSite: r.has_site,
     idColumn: r.id_col ?? 'org_id',
     idIsUuid: (r.id_type ?? 'uuid') === 'uuid',
@@ -138,7 +148,7 @@ export async function installWitness(admin: pg.Pool, tables: readonly TenantTabl
     end $$`);
   for (const t of tables) {
     await admin.query(
-      `create or replace trigger _matrix_witness before update or delete on public.${ident(t.name)} for each row
+      `create or replace trigger _matrix_witness before update or delete on ${t.qualified} for each row
        when (pg_catalog.current_setting('matrix.witness', true) in ('count', 'pass')) execute function matrix_probe.witness()`,
     );
   }
@@ -178,9 +188,13 @@ async function inRolledBack<T>(client: pg.Client, settings: Readonly<Record<stri
 
 /** The foreign predicate as a function of a row, for the witness; SQL, so it is inlined. */
 async function defineForeign(client: pg.Client, persona: Persona, tables: readonly TenantTable[]): Promise<void> {
-  for (const t of tables) {
+  // A persona that may not use a schema (app_user and archive) reaches none of its rows: nothing to witness.
+  const usable = (await client.query<{ s: string[] }>(
+    `select array(select s from unnest($1::text[]) s where has_schema_privilege(s, 'usage')) as s`, [[...new Set(tables.map((t) => t.schema))]],
+  )).rows[0]!.s;
+  for (const t of tables.filter((x) => usable.includes(x.schema))) {
     await client.query(
-      `create or replace function pg_temp.matrix_foreign(r public.${ident(t.name)}) returns boolean
+      `create or replace function pg_temp.matrix_foreign(r ${t.qualified}) returns boolean
        language sql stable as $f$ select coalesce((${persona.foreign(t, 'r')}), false) $f$`,
     );
   }
@@ -219,7 +233,7 @@ export async function probePersona(
   try {
     await defineForeign(client, persona, tables);
     for (const t of tables) {
-      const q = `public.${ident(t.name)}`;
+      const q = t.qualified;
       const id = ident(t.idColumn);
       const at = `${t.name} × ${persona.label}`;
       /** Runs a statement in a rolled-back transaction; an expected refusal is no violation. */
