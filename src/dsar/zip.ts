@@ -53,16 +53,22 @@ export async function writeZip(
   const failed = new Promise<never>((_, reject) => {
     archive.on('error', reject);
     archive.on('warning', reject);
+    // archiver does not pass on an entry stream's error: without this, a file
+    // that fails mid-read (a media file gone, an I/O error) hangs the export.
+    for (const entry of entries) {
+      if (!Buffer.isBuffer(entry.contents)) entry.contents.once('error', reject);
+    }
   });
   // compress-commons stores the UTC fields of the date: the same bytes in any TZ.
   const date = options.time;
   for (const entry of entries) {
     archive.append(entry.contents, { name: entry.name, date, mode: 0o644 });
   }
-  void archive.finalize();
+  void archive.finalize().catch(() => undefined);
   try {
     await Promise.race([out.pipeFrom(archive), failed]);
   } catch (error) {
+    archive.abort();
     out.destroy();
     throw error;
   }
