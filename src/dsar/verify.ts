@@ -218,7 +218,8 @@ export async function verifyBundle(
     }
     const manifestText = manifestBytes.toString('utf8');
     const { files: listed, raw } = parseManifestFiles(manifestText, problems);
-    const expected = new Map(listed.map((f) => [f.path, f]));
+    // A manifest listing itself is reported as such (parseManifestFiles), not again as missing.
+    const expected = new Map(listed.filter((f) => f.path !== 'manifest.json').map((f) => [f.path, f]));
     let checked = 0;
     // The manifest's signature is the one file the manifest cannot list.
     const signatureEntry = files.find((e) => e.filename === MANIFEST_SIGNATURE);

@@ -12,12 +12,12 @@ import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { constants, crc32, createDeflateRaw } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { strykerChild } from '../support/stryker-bridge.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { OAK } from '../support/demo-ids.js';
+import { deflatedZeros, stored, zipOf, type CraftedEntry } from '../support/zip-craft.js';
 
 const BIN = fileURLToPath(new URL('../../bin/trustctl.js', import.meta.url));
 const VICTIM_BYTES = 'root-only: do not overwrite\n';
@@ -189,83 +189,8 @@ describe('output files in a folder someone else can write to', () => {
 
 // ---- zip bombs -------------------------------------------------------------
 
-interface ZipEntry {
-  readonly name: string;
-  readonly method: 0 | 8;
-  readonly data: Buffer;
-  readonly crc: number;
-  readonly size: number;
-}
-
-const stored = (name: string, data: Buffer | string): ZipEntry => {
-  const b = Buffer.from(data);
-  return { name, method: 0, data: b, crc: crc32(b), size: b.length };
-};
-
-/**
- * `mib` MiB of zeros, deflated without ever holding them: after a full flush
- * the compressor starts afresh, so 1 MiB compresses to the same bytes each
- * time and the stream is those bytes repeated (about 1 KiB per MiB).
- */
-async function deflatedZeros(name: string, mib: number): Promise<ZipEntry> {
-  const d = createDeflateRaw({ level: 9 });
-  const chunks: Buffer[] = [];
-  d.on('data', (c: Buffer) => chunks.push(c));
-  const take = () => Buffer.concat(chunks.splice(0));
-  const zero = Buffer.alloc(1 << 20);
-  d.write(zero);
-  await new Promise<void>((resolve) => d.flush(constants.Z_FULL_FLUSH, () => resolve()));
-  const segment = take();
-  d.end();
-  await new Promise((resolve) => d.on('end', resolve));
-  const tail = take();
-  let crc = 0;
-  for (let i = 0; i < mib; i++) crc = crc32(zero, crc);
-  return { name, method: 8, data: Buffer.concat([...Array<Buffer>(mib).fill(segment), tail]), crc, size: mib * 2 ** 20 };
-}
-
-function zipOf(entries: readonly ZipEntry[]): Buffer {
-  const parts: Buffer[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = Buffer.from(e.name);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(e.method, 8);
-    local.writeUInt16LE(0x5a21, 12); // 2025-01-01
-    local.writeUInt32LE(e.crc >>> 0, 14);
-    local.writeUInt32LE(e.data.length, 18);
-    local.writeUInt32LE(e.size, 22);
-    local.writeUInt16LE(name.length, 26);
-    const cd = Buffer.alloc(46);
-    cd.writeUInt32LE(0x02014b50, 0);
-    cd.writeUInt16LE(20, 4);
-    cd.writeUInt16LE(20, 6);
-    cd.writeUInt16LE(e.method, 10);
-    cd.writeUInt16LE(0x5a21, 14);
-    cd.writeUInt32LE(e.crc >>> 0, 16);
-    cd.writeUInt32LE(e.data.length, 20);
-    cd.writeUInt32LE(e.size, 24);
-    cd.writeUInt16LE(name.length, 28);
-    cd.writeUInt32LE(offset, 42);
-    parts.push(local, name, e.data);
-    central.push(cd, name);
-    offset += 30 + name.length + e.data.length;
-  }
-  const cdBytes = Buffer.concat(central);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cdBytes.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...parts, cdBytes, end]);
-}
-
 /** A bundle whose manifest is true for README.txt and index.html as given. */
-function bundleEntries(readme: Buffer | string, declaredReadme?: Buffer | string): ZipEntry[] {
+function bundleEntries(readme: Buffer | string, declaredReadme?: Buffer | string): CraftedEntry[] {
   const index = '<!doctype html><title>bundle</title>\n';
   const listed = Buffer.from(declaredReadme ?? readme);
   const manifest = JSON.stringify({
