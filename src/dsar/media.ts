@@ -50,6 +50,6 @@ const SAFE_EXTENSIONS: Readonly<Record<string, string>> = {
  */
 export function bundleExtension(contentType: string | null): { ext: string; neutralised: boolean } {
   const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  const ext = SAFE_EXTENSIONS[type];
-  return ext ? { ext, neutralised: false } : { ext: '.bin', neutralised: true };
+  // Own keys only: a content type of "constructor" or "__proto__" names no extension.
+  return Object.hasOwn(SAFE_EXTENSIONS, type) ? { ext: SAFE_EXTENSIONS[type]!, neutralised: false } : { ext: '.bin', neutralised: true };
 }

@@ -23,7 +23,8 @@ export type ReviewCategory = keyof typeof REVIEW_CATEGORIES;
  */
 export function parseReleases(include: readonly string[], reviewer: string | null | undefined): ReviewCategory[] {
   for (const category of include) {
-    if (!(category in REVIEW_CATEGORIES)) {
+    // Own keys only: --include toString is no category.
+    if (!Object.hasOwn(REVIEW_CATEGORIES, category)) {
       throw new RefusedError(`--include ${category}: no such category`, `Categories: ${Object.keys(REVIEW_CATEGORIES).join(', ')}`);
     }
   }
@@ -62,7 +63,7 @@ export interface SubjectReadPlan {
 }
 
 function asCategory(category: string): ReviewCategory {
-  if (!(category in REVIEW_CATEGORIES)) throw new Error(`data map names unknown review category ${category}`);
+  if (!Object.hasOwn(REVIEW_CATEGORIES, category)) throw new Error(`data map names unknown review category ${category}`);
   return category as ReviewCategory;
 }
 

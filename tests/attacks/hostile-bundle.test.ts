@@ -45,6 +45,13 @@ describe('media in a DSAR bundle', () => {
     await mkdir(join(mediaDir, OAK, OAK_PRIMARY, CHILD), { recursive: true });
     await writeFile(join(mediaDir, htmlKey), html);
     const htmlId = await plantMedia(htmlKey, html, 'text/html');
+    // Content types that name a property every object has, not an extension (found by unit tests of bundleExtension).
+    const protoIds: string[] = [];
+    for (const type of ['constructor', '__proto__']) {
+      const key = `${OAK}/${OAK_PRIMARY}/${CHILD}/${type}.dat`;
+      await writeFile(join(mediaDir, key), `${type}\n`);
+      protoIds.push(await plantMedia(key, `${type}\n`, type));
+    }
     // Another organisation's file, whose hash the uploader learnt: named by a record of this child.
     const secret = 'Little Acorns: private letter\n';
     const foreignKey = `${ACORNS}/nursery/someone/letter.txt`;
@@ -69,6 +76,7 @@ describe('media in a DSAR bundle', () => {
     expect(files.get(`media/${htmlId}.bin`)?.toString('utf8')).toBe(html);
     const manifest = JSON.parse(files.get('manifest.json')!.toString('utf8'));
     expect(manifest.media_neutralised).toContainEqual(expect.objectContaining({ media_id: htmlId, path: `media/${htmlId}.bin`, content_type: 'text/html' }));
+    expect(protoIds.map((id) => files.get(`media/${id}.bin`)?.toString('utf8'))).toEqual(['constructor\n', '__proto__\n']);
     // Only what could be active is neutralised: the child's PNG drawings travel as .png.
     for (const m of manifest.media_neutralised) expect(m.path).toMatch(/^media\/[0-9a-f-]+\.bin$/);
     expect([...files.keys()].filter((n) => n.startsWith('media/') && n.endsWith('.png')).length).toBeGreaterThan(0);
