@@ -73,6 +73,13 @@ describe('key files', () => {
     expect(await readFile(target, 'utf8')).toBe('keep\n');
   });
 
+  it('a folder that does not exist is that error, not "already exists"', async () => {
+    const priv = join(work, 'no-such-folder', 'e.key');
+    const error = await generateSigningKey(priv, join(work, 'e.pub')).catch((e: unknown) => e);
+    expect(error).not.toBeInstanceOf(RefusedError);
+    expect(error).toMatchObject({ code: 'ENOENT' });
+  });
+
   it('that are missing, not PEM, the wrong half or not Ed25519 are refused in words', async () => {
     const missing = join(work, 'none.key');
     await expect(loadPrivateKey(missing)).rejects.toThrow(new RefusedError(`cannot read private key ${missing}`));

@@ -236,6 +236,15 @@ describe('files that do not match the manifest', () => {
     expect(await verifyBundle(path, {})).toMatchObject({ ok: true, filesChecked: 3, problems: [] });
   });
 
+  it('a file whose bytes cannot be inflated is reported, and the rest checked', async () => {
+    const broken = { name: 'data/children.json', method: 8 as const, data: Buffer.from([0xff, 0xff, 0xff, 0xff]), crc: 0, size: Buffer.byteLength(FILES['data/children.json']!) };
+    const path = join(work, 'broken-file.zip');
+    await writeFile(path, zipOf([stored('manifest.json', JSON.stringify(manifestOf(FILES))), stored('README.txt', FILES['README.txt']!), stored('index.html', FILES['index.html']!), broken]));
+    const r = await verifyBundle(path, {});
+    expect(r).toMatchObject({ ok: false, filesChecked: 2 });
+    expect(r.problems).toEqual([expect.stringMatching(/^data\/children\.json: cannot be read \(.+\)$/)]);
+  });
+
   it('an entry twice in the zip', async () => {
     const text = (name: string) => stored(name, FILES[name]!);
     const m = stored('manifest.json', JSON.stringify(manifestOf(FILES)));
