@@ -178,10 +178,18 @@ describe('pruning the audit trail obeys holds and the retention period', () => {
   const events = () => countAs(db, `select count(*) from audit_events where org_id = $1`, [OAK]);
 
   beforeAll(async () => {
+    // Little Acorns' chain first, and longer than Oak's: every Oak position is also one of
+    // Acorns', stored before it, so a prune that looked a position up in any organisation's
+    // chain would take Acorns' entry (a SQL mutant did, and survived).
+    await db.admin.query(`insert into audit_events (org_id, actor_type, action) select $1, 'system', 'test.other-org' from generate_series(1, 70000)`, [ACORNS]);
+    const acorns = await runCli(['--database-url', db.url('trustctl_test_op'), '--reason', 'attack suite', 'audit', 'seal', '--org', 'little-acorns']);
+    expect(acorns.code, acorns.stderr).toBe(0);
     const sealed = await runCli(['--database-url', db.url('trustctl_test_op'), '--reason', 'attack suite', 'audit', 'seal', '--org', 'oak-trust']);
     expect(sealed.code).toBe(0);
     seq = Number((await db.admin.query(`select max(chain_seq) as s from audit_checkpoints where org_id = $1`, [OAK])).rows[0].s);
     expect(seq).toBeGreaterThan(0);
+    const acornsHead = Number((await db.admin.query(`select max(chain_seq) as s from audit_chain where org_id = $1`, [ACORNS])).rows[0].s);
+    expect(acornsHead).toBeGreaterThanOrEqual(seq);
   });
 
   it('without an audit_events policy that deletes, nothing is pruned', async () => {
