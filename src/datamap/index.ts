@@ -115,7 +115,8 @@ export const DERIVED_CLOCKS = {
   child_25th_birthday: 'the child’s 25th birthday (children.date_of_birth + 25 years)',
 } as const;
 export type DerivedClock = keyof typeof DERIVED_CLOCKS;
-export const isDerivedClock = (clock: string): clock is DerivedClock => clock in DERIVED_CLOCKS;
+// Own keys only: --clock constructor (or __proto__, toString) names no derived clock.
+export const isDerivedClock = (clock: string): clock is DerivedClock => Object.hasOwn(DERIVED_CLOCKS, clock);
 
 const include: DsarTreatment = { kind: 'include' };
 /** Columns anonymising a row leaves as they are ('keep'). */
