@@ -23,8 +23,7 @@ const LABELS: Record<string, string> = {
 /** 'attendance_records' -> 'Attendance records' */
 export function humanise(name: string): string {
   if (name.startsWith('archive.')) return `${humanise(name.slice('archive.'.length))} (archived)`;
-  const label = LABELS[name];
-  if (label) return label;
+  if (Object.hasOwn(LABELS, name)) return LABELS[name]!;
   const words = name.replace(/_/g, ' ');
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
@@ -177,7 +176,7 @@ export function summarySection(h: ReportHeader, kinds: readonly ReportKind[], er
 <h2 id="summary">Summary</h2>
 <p>This is ${escapeHtml(h.organisation)}’s response to your subject access request <strong>${escapeHtml(h.reference)}</strong>,
 received on ${escapeHtml(readableDate(h.receivedOn))} and due by ${escapeHtml(readableDate(h.dueOn))}. It is about
-<strong>${escapeHtml(h.subjectName)}</strong> (${escapeHtml(SUBJECT_TYPES[h.subjectType] ?? h.subjectType)}), and shows the personal data we hold, as it
+<strong>${escapeHtml(h.subjectName)}</strong> (${escapeHtml(Object.hasOwn(SUBJECT_TYPES, h.subjectType) ? SUBJECT_TYPES[h.subjectType]! : h.subjectType)}), and shows the personal data we hold, as it
 stood after the last change to it, on ${escapeHtml(readableTime(h.asOf))}.</p>
 <h3>What we hold</h3>
 <table>
