@@ -13,7 +13,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
-import { OAK, OAK_PRIMARY } from '../support/demo-ids.js';
+import { ACORNS, OAK, OAK_PRIMARY } from '../support/demo-ids.js';
 import { TEST_ROLES, type TestRoleName } from '../support/roles.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -81,9 +81,9 @@ describe('erasure certificates an operator forges', () => {
   }
 
   /** An operator's own session, opened with raw SQL, and a transaction in it. */
-  async function asOperator<T>(role: TestRoleName, fn: (c: pg.Client, session: string) => Promise<T>): Promise<T> {
+  async function asOperator<T>(role: TestRoleName, fn: (c: pg.Client, session: string) => Promise<T>, orgs: readonly string[] = ['oak-trust']): Promise<T> {
     return db.withClient(role, async (c) => {
-      const s = (await c.query(`select session_id from app.begin_operator_session('looking into erasures', null, array['oak-trust'], false, 'psql', 'x', 'x')`)).rows[0].session_id as string;
+      const s = (await c.query(`select session_id from app.begin_operator_session('looking into erasures', null, $1::text[], false, 'psql', 'x', 'x')`, [orgs])).rows[0].session_id as string;
       await c.query('begin');
       try {
         await c.query(`select set_config('app.operator_session', $1, true)`, [s]);
@@ -264,6 +264,36 @@ describe('erasure certificates an operator forges', () => {
       'victim’s ledger row': 'TC046',
       'read the keys': '42501',
     });
+  });
+
+  it('a ledger row naming another request of its person by id gets no seal, though another organisation holds a fitting request of that id (ids are unique per organisation only)', async () => {
+    const states = await asOperator('trustctl_test_op2', async (c, session) => {
+      const at = (await c.query(`select transaction_timestamp() as t`)).rows[0].t.toISOString();
+      const request = (reference: string, kind: string) =>
+        c.query(`insert into dsar_requests (org_id, site_id, reference, subject_type, subject_id, received_on, due_on, kind)
+          values ($1, $2, $3, 'child', $4, current_date, (current_date + interval '1 month')::date, $5) returning id`, [OAK, OAK_PRIMARY, reference, target, kind])
+          .then((r) => r.rows[0].id as string);
+      const access = await request('SAR-TWIN', 'access');
+      const erasure = await request('ER-TWIN', 'erasure');
+      // The twin: at Little Acorns, with the access request's id, an erasure request that fits the ledger row in every field.
+      await c.query(`insert into dsar_requests (org_id, id, reference, subject_type, subject_id, received_on, due_on, kind)
+        values ($1, $2, 'ER-TWIN', 'child', $3, current_date, (current_date + interval '1 month')::date, 'erasure')`, [ACORNS, access, target]);
+      await c.query(`select app.begin_erasure($1, 'ER-TWIN', $2::uuid)`, [OAK, target]);
+      const cert: Cert = { ...genuine.cert, erasure_id: randomUUID(), subject: { type: 'child', id: target }, request: { reference: 'ER-TWIN' },
+        operator_session: { id: session, operator: 'trustctl_test_op2' }, erased_at: at };
+      const json = `${JSON.stringify(cert, null, 2)}\n`;
+      const sealFor = async (requestId: string) => {
+        await c.query('savepoint row');
+        try {
+          await insertLedgerRow(c, cert, json, requestId, session);
+          return await stateOf(c, `select app.erasure_certificate_seal($1, $2)`, [OAK, cert.erasure_id]);
+        } finally {
+          await c.query('rollback to savepoint row');
+        }
+      };
+      return { 'the access request’s id': await sealFor(access), 'the erasure request’s id (control)': await sealFor(erasure) };
+    }, ['oak-trust', 'little-acorns']);
+    expect(states).toEqual({ 'the access request’s id': 'TC046', 'the erasure request’s id (control)': 'ok' });
   });
 
   it('a certificate for a child with no erasure request, sealed every way an operator can, is refused by another operator’s replay: nothing erased, nothing recorded', async () => {
