@@ -269,6 +269,17 @@ describe('pruning the audit trail obeys holds and the retention period', () => {
     expect(await countAs(db, `select count(*) from audit_events where id = $1`, [event])).toBe(0);
     expect(await countAs(db, `select count(*) from audit_anchors where org_id = $1`, [OAK])).toBe(2);
   });
+
+  it('an organisation sealed for the first time after another pruned starts its own chain at the beginning', async () => {
+    // The platform's organisation: events, never sealed, no anchor of its own; Oak has two anchors by now.
+    expect(await countAs(db, `select count(*) from audit_anchors where org_id <> $1`, [OAK])).toBe(0);
+    await db.admin.query(`insert into audit_events (org_id, actor_type, action) values ($1, 'system', 'test.first-seal')`, [PLATFORM]);
+    expect(await countAs(db, `select count(*) from audit_chain where org_id = $1`, [PLATFORM])).toBe(0);
+    const sealed = await runCli(['--database-url', db.url('trustctl_test_op'), '--reason', 'attack suite', 'audit', 'seal', '--org', 'platform']);
+    expect(sealed.code, sealed.stderr).toBe(0);
+    const first = (await db.admin.query(`select chain_seq::int as seq, prev_hash from audit_chain where org_id = $1 order by chain_seq limit 1`, [PLATFORM])).rows[0];
+    expect(first).toEqual({ seq: 1, prev_hash: Buffer.alloc(32) });
+  });
 });
 
 describe('approval is not beaten by arithmetic', () => {
