@@ -130,13 +130,16 @@ function page(): string {
 }
 
 describe('the whole page', () => {
-  const html = page();
+  // Built inside each test, not when the file is collected: mutation testing's per-test
+  // coverage then sees every test that reads the page.
 
   it('is pinned byte for byte', async () => {
+    const html = page();
     await expect(html).toMatchFileSnapshot('__snapshots__/report.html');
   });
 
   it('carries tenant text only escaped', () => {
+    const html = page();
     expect(html).not.toMatch(/<script|<b>|<i>|<x>|<about>|<notes>|<25>/);
     expect(html).not.toContain('\u202e');
     expect(html).toContain('Ada &lt;script&gt;alert(1)&lt;/script&gt; &quot;O&#39;Neil&quot; &amp; ');
@@ -144,6 +147,7 @@ describe('the whole page', () => {
   });
 
   it('allows its one stylesheet by hash, and nothing else', () => {
+    const html = page();
     const style = /<style>([\s\S]*?)<\/style>/.exec(html)![1]!;
     const hash = createHash('sha256').update(style).digest('base64');
     expect(html).toContain(`content="default-src 'none'; style-src 'sha256-${hash}'; base-uri 'none'; form-action 'none'"`);
@@ -152,6 +156,7 @@ describe('the whole page', () => {
   });
 
   it('has a target for every link, and headings that never skip a level', () => {
+    const html = page();
     const ids = new Set([...html.matchAll(/ id="([^"]+)"/g)].map((m) => m[1]));
     const links = [...html.matchAll(/href="#([^"]+)"/g)].map((m) => m[1]!);
     expect(links.length).toBeGreaterThan(10);
@@ -164,6 +169,7 @@ describe('the whole page', () => {
   });
 
   it('shows an empty archive only in its data files, and says a short section holds nothing', () => {
+    const html = page();
     expect(sectionShown({ table: 'archive.notes', purpose: '', rows: 0 })).toBe(false);
     expect(sectionShown({ table: 'archive.notes', purpose: '', rows: 1 })).toBe(true);
     expect(sectionShown({ table: 'notes', purpose: '', rows: 0 })).toBe(true);
@@ -179,6 +185,44 @@ describe('the whole page', () => {
     expect(at(20)).not.toContain('<details>');
     expect(at(21)).toContain('<details>');
     expect(sectionEnd({ table: 'notes', purpose: 'p', rows: 20, columns: [], tally: null })).toBe('</tbody>\n</table>\n</section>\n');
+  });
+});
+
+describe('a smaller response', () => {
+  const kinds = (rows: number[]) => rows.map((n, i) => ({ table: ['notes', 'media_files', 'wellbeing_checkins'][i]!, purpose: 'p', rows: n }));
+
+  it('without empty kinds, archives or an erasure, says none of those things', () => {
+    const summary = summarySection(HEAD, kinds([3, 1]), false);
+    expect(summary).not.toMatch(/We hold no records|\(archived\)|Records marked|We erased|Stryker/);
+    expect(summary).toContain('<p>Long lists, such as attendance');
+    const contents = contentsSection(kinds([3, 1]), false);
+    expect(contents).not.toMatch(/erasure|Stryker/);
+    expect(contents.match(/<li>/g)).toHaveLength(8);
+  });
+
+  it('names every kind it holds nothing of, in a list', () => {
+    expect(summarySection(HEAD, kinds([3, 0, 0]), false)).toContain('<p>We hold no records of these kinds: Media files, Wellbeing checkins.</p>');
+  });
+
+  it('joins several reasons kept, purposes and periods one per line', () => {
+    const erased = erasureSection([{ erased_at: '2026-06-01T10:00:00Z', request: 'E-1', kept: [
+      { table: 'notes', rows: 1, reason: 'Held', why: 'A hold.' }, { table: 'attendance_records', rows: 4, reason: 'Statute', why: 'The law.' }] }]);
+    expect(erased).toContain('<ul>\n<li><strong>Notes</strong> (1): Held. A hold.</li>\n<li><strong>Attendance records</strong> (4): Statute. The law.</li>\n</ul>');
+    const info = article15Section({ organisation: 'Oak', purposes: [{ table: 'notes', purpose: 'A' }, { table: 'media_files', purpose: 'B' }],
+      retention: [{ table: 'notes', period: '1 year' }, { table: 'media_files', period: '2 years' }] });
+    expect(info).toContain('<ul>\n<li><strong>Notes</strong>: A</li>\n<li><strong>Media files</strong>: B</li>\n</ul>');
+    expect(info).toContain('<ul>\n<li><strong>Notes</strong>: 1 year</li>\n<li><strong>Media files</strong>: 2 years</li>\n</ul>');
+  });
+
+  it('a register of closed days only has no attendance figure; a record summary spans its first to its last date', () => {
+    const register = new AttendanceTally();
+    for (let i = 0; i <= LONG_SECTION; i++) register.add({ session_date: `2025-05-${String(1 + Math.floor(i / 2)).padStart(2, '0')}`, session: i % 2 ? 'pm' : 'am', status: 'closed' });
+    const closed = sectionStart({ table: 'attendance_records', purpose: 'p', rows: LONG_SECTION + 1, columns: ['session_date'], tally: register });
+    expect(closed).toContain('<td class="n">21</td><td class="n">–</td><td class="n">0</td></tr></tfoot>');
+    const activity = tallyFor('staff_activity', ['id', 'occurred_at'], { retention: { clock: 'occurred_at' } })!;
+    for (const at of ['2025-02-03', '2025-05-06', '2025-10-07', null]) activity.add({ occurred_at: at });
+    const spread = sectionStart({ table: 'staff_activity', purpose: 'p', rows: LONG_SECTION + 1, columns: ['occurred_at'], tally: activity });
+    expect(spread).toContain('<tfoot><tr><th scope="row">All terms</th><td class="n">21</td><td class="n">3 Feb 2025</td><td class="n">7 Oct 2025</td></tr></tfoot>');
   });
 });
 
