@@ -305,6 +305,24 @@ describe('who could see a child', () => {
   });
 });
 
+describe('operators who could see an organisation', () => {
+  it('are the sessions that covered it, never one over another organisation only', async () => {
+    // Another operator's open sessions, one over each organisation alone, with words the other organisation's operators must not read.
+    for (const [reason, ticket, org] of [['oak only: register fix', 'OAK-7', 'oak-trust'], ['acorns only: nursery register fix', 'ACORN-9', 'little-acorns']]) {
+      await db.withClient('trustctl_test_op2', (c) =>
+        c.query(`select app.begin_operator_session($1, $2, array[$3], false, 'psql', 'x', 'x')`, [reason, ticket, org]));
+    }
+    const tickets = async (org: string, site: string) => {
+      const r = await cli('trustctl_test_op', ['access', 'who', '--org', org, '--site', site]);
+      expect(r.code, r.stderr).toBe(0);
+      const ops = JSON.parse(r.stdout).operators as Array<{ dbUser: string; reason: string; ticket: string | null }>;
+      return ops.filter((o) => o.dbUser === 'trustctl_test_op2' && ['OAK-7', 'ACORN-9'].includes(o.ticket ?? '')).map((o) => [o.ticket, o.reason]);
+    };
+    expect(await tickets('oak-trust', 'oak-primary')).toEqual([['OAK-7', 'oak only: register fix']]);
+    expect(await tickets('little-acorns', 'little-acorns-nursery')).toEqual([['ACORN-9', 'acorns only: nursery register fix']]);
+  });
+});
+
 describe('a user is an organisation and an id', () => {
   it('a user of another organisation with a support person’s id gets none of their access', async () => {
     await grant('trustctl_test_op', ['--site', 'ash-primary', '--user', PAT, '--role', 'site_admin', '--for', '1h']);
