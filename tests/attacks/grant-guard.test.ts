@@ -33,6 +33,25 @@ describe('time boxes', () => {
     expect(state).toBe('TC022');
   });
 
+  it('a grant can be cut short to end this very moment, but not a moment before it, nor made longer', async () => {
+    const out = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => {
+      const g = (await grantAt(q, '0 seconds', 8)).rows[0];
+      // The guard's "now" is the statement's own time, so statement_timestamp() in the UPDATE is exactly it.
+      const cut = async (to: string) => {
+        await q('savepoint cut');
+        const state = await sqlstate(q(`update role_assignments set expires_at = ${to} where id = $1`, [g.id]));
+        await q(state === 'ok' ? 'release savepoint cut' : 'rollback to savepoint cut');
+        return state;
+      };
+      const longer = await cut(`expires_at + interval '1 second'`);
+      const past = await cut(`statement_timestamp() - interval '1 millisecond'`);
+      const now = await cut('statement_timestamp()');
+      const ended = (await q(`select expires_at <= clock_timestamp() as ended from role_assignments where id = $1`, [g.id])).rows[0].ended;
+      return { longer, past, now, ended };
+    });
+    expect(out).toEqual({ longer: 'TC024', past: 'TC024', now: 'ok', ended: true });
+  });
+
   it('a grant revoked before it started adds nothing to continuous access', async () => {
     const out = await asOperatorInSession(db, 'trustctl_test_op', ['oak-trust'], async (q) => {
       const early = (await grantAt(q, '1 minute', 8)).rows[0];
