@@ -163,6 +163,12 @@ describe('legal holds', () => {
     }, { commit: true });
     const released = (await db.admin.query(`select released_at > now() - interval '1 minute' as recent, released_by_session from legal_holds where id = $1`, [hold])).rows[0];
     expect(released).toEqual({ recent: true, released_by_session: mine });
+    // Released once: an update that writes the same values again, by another operator later, neither fails nor re-stamps it.
+    const before = (await db.admin.query(`select released_at, released_by_session, release_reason from legal_holds where id = $1`, [hold])).rows[0];
+    const again = await asOperatorInSession(db, 'trustctl_test_op2', ['oak-trust'], (q) =>
+      sqlstate(q(`update legal_holds set release_reason = release_reason where id = $1`, [hold])), { commit: true });
+    expect(again).toBe('ok');
+    expect((await db.admin.query(`select released_at, released_by_session, release_reason from legal_holds where id = $1`, [hold])).rows[0]).toEqual(before);
   });
 });
 
