@@ -7,7 +7,6 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from 'kysely';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalColumns, canonicalEvent, chainHash } from '../../src/audit/canonical.js';
@@ -15,16 +14,10 @@ import { runCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/db.js';
 import { OAK } from '../support/demo-ids.js';
 import { waitFor } from '../support/wait.js';
+import { compileOnly } from '../support/compile-only.js';
 
 // canonicalColumns is a Kysely fragment; compiled against a driverless Kysely for its SQL text.
-const dummy = new Kysely<unknown>({
-  dialect: {
-    createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new DummyDriver(),
-    createIntrospector: (k) => new PostgresIntrospector(k),
-    createQueryCompiler: () => new PostgresQueryCompiler(),
-  },
-});
+const dummy = compileOnly;
 
 interface CheckpointRow {
   readonly id: string;

@@ -3,21 +3,13 @@
 // database: the SQL that anonymises a row and tests that nothing is left,
 // and the rule of every tenant table that `db migrate` writes to
 // app.datamap_rules. A change to the data map shows here as a diff to review.
-import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { anonymisation, anonymisedSql, anonymiseSet, REDACTED } from '../../src/datamap/anonymise.js';
 import { dataMap } from '../../src/datamap/index.js';
 import { dataMapRules, type DataMapRule } from '../../src/datamap/rules.js';
+import { compileOnly } from '../support/compile-only.js';
 
-// Compiles only: the dummy driver never connects.
-const db = new Kysely<unknown>({
-  dialect: {
-    createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new DummyDriver(),
-    createIntrospector: (k) => new PostgresIntrospector(k),
-    createQueryCompiler: () => new PostgresQueryCompiler(),
-  },
-});
+const db = compileOnly;
 const EVERY = { body: 'redact', dob: 'generalise_date', upn: 'pseudonym', phone: 'null' } as const;
 
 describe('anonymisation as SQL', () => {
